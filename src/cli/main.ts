@@ -1,0 +1,202 @@
+import { parseArgs } from 'node:util';
+import { buildApp, buildServices } from '../main.js';
+import { type Config, ConfigError, configFlagOptions, loadConfig, SETTINGS } from '../platform/config.js';
+import { CLI_ACTOR, SYSTEM_ACTOR } from '../platform/context.js';
+import { openDatabase } from '../platform/db/index.js';
+import { migrateToLatest } from '../platform/db/migrations.js';
+import { isRosterError } from '../platform/errors.js';
+
+const USAGE = `Usage: roster [command] [options]
+
+Commands:
+  serve                      start the HTTP server (the default)
+  migrate                    bring the database schema up to date
+  tenant create --name N     create a tenant; prints its id
+  token create --name N [--tenant ID] [--roles a,b] [--expires-at ISO]
+                             mint an API token (platform-wide without --tenant); prints it once
+  help                       show this text
+
+Settings (environment variable, or the flag):
+${SETTINGS.map((s) => `  --${s.flag.padEnd(14)} ${s.env.padEnd(20)} ${s.description} [${s.defaultText}]`).join('\n')}
+`;
+
+/** Exit codes: 0 success, 1 failure, 2 bad usage or configuration. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    process.stderr.write(`roster: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { positionals, values } = parsed;
+  const [command = 'serve', sub] = positionals;
+  if (command === 'help' || values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(env, values as Record<string, string | undefined>);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`roster: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(config);
+      case 'migrate':
+        return await migrate(config);
+      case 'tenant':
+        if (sub === 'create') return await createTenant(config, values.name);
+        break;
+      case 'token':
+        if (sub === 'create') return await createToken(config, values);
+        break;
+      default:
+    }
+    process.stderr.write(`roster: unknown command '${positionals.join(' ')}'\n\n${USAGE}`);
+    return 2;
+  } catch (err) {
+    // One line, no stack, no values: the cause may carry secrets or PII.
+    const message = isRosterError(err) ? `${err.code}: ${err.detail ?? err.title}` : (err as Error).message;
+    process.stderr.write(`roster: ${message}\n`);
+    return 1;
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      ...configFlagOptions(),
+      help: { type: 'boolean', short: 'h' },
+      name: { type: 'string' },
+      tenant: { type: 'string' },
+      roles: { type: 'string' },
+      'expires-at': { type: 'string' },
+    },
+  });
+}
+
+async function serve(config: Config): Promise<number> {
+  const app = await buildApp(config);
+  const log = app.logger;
+  if (app.keyFileCreated) {
+    log.warn(
+      { keyFile: config.keyFile },
+      'created a new local key-encryption key file; back it up: without it the stored PII cannot be read',
+    );
+  }
+  const secret = await app.services.tokens.ensureBootstrapToken({
+    actor: SYSTEM_ACTOR,
+    requestId: undefined,
+  });
+  if (secret) {
+    // Printed once, straight to the terminal, never through the logger.
+    process.stdout.write(
+      `\nRoster created a platform-admin API token. It is shown only this once:\n\n  ${secret}\n\n` +
+        'Use it as "Authorization: Bearer <token>". Set ROSTER_ADMIN_TOKEN to use a token of your own instead.\n\n',
+    );
+  }
+  const address = await app.http.listen({ port: config.port, host: config.host });
+  log.info(
+    { address, store: app.db.location, keyProvider: app.services.keys.providerName },
+    'roster listening',
+  );
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down: finishing in-flight requests');
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      app.close().then(
+        () => {
+          log.info('stopped');
+          resolve();
+        },
+        (err: unknown) => {
+          log.error({ err }, 'error while shutting down');
+          resolve();
+        },
+      );
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  return 0;
+}
+
+async function migrate(config: Config): Promise<number> {
+  const db = await openDatabase(config.databaseUrl);
+  try {
+    const { applied } = await migrateToLatest(db);
+    process.stdout.write(
+      applied.length === 0 ? 'schema is up to date\n' : `applied: ${applied.join(', ')}\n`,
+    );
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+async function withServices<T>(
+  config: Config,
+  fn: (s: ReturnType<typeof buildServices>['services']) => Promise<T>,
+) {
+  const db = await openDatabase(config.databaseUrl);
+  try {
+    await migrateToLatest(db);
+    return await fn(buildServices(config, db).services);
+  } finally {
+    await db.close();
+  }
+}
+
+async function createTenant(config: Config, name: string | undefined): Promise<number> {
+  if (!name) {
+    process.stderr.write('roster: tenant create needs --name\n');
+    return 2;
+  }
+  const tenant = await withServices(config, (s) =>
+    s.tenants.create({ actor: CLI_ACTOR, requestId: undefined }, { name }),
+  );
+  process.stdout.write(`${JSON.stringify({ id: tenant.id, name: tenant.name })}\n`);
+  return 0;
+}
+
+async function createToken(config: Config, values: Record<string, unknown>): Promise<number> {
+  const name = values.name as string | undefined;
+  if (!name) {
+    process.stderr.write('roster: token create needs --name\n');
+    return 2;
+  }
+  const roles =
+    typeof values.roles === 'string'
+      ? values.roles
+          .split(',')
+          .map((r) => r.trim())
+          .filter(Boolean)
+      : [];
+  const expiresAt = (values['expires-at'] as string | undefined) ?? null;
+  if (expiresAt !== null && Number.isNaN(Date.parse(expiresAt))) {
+    process.stderr.write('roster: --expires-at must be an ISO-8601 time\n');
+    return 2;
+  }
+  const { token, secret } = await withServices(config, (s) =>
+    s.tokens.create(
+      { actor: CLI_ACTOR, requestId: undefined },
+      { tenantId: (values.tenant as string | undefined) ?? null, name, roles, expiresAt },
+    ),
+  );
+  process.stdout.write(`${JSON.stringify({ id: token.id, tenantId: token.tenantId, token: secret })}\n`);
+  return 0;
+}

@@ -1,0 +1,77 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { RosterError } from '../platform/errors.js';
+
+/**
+ * Envelope-encryption primitives, no I/O. A sealed value is
+ *   0x01 | key version (uint32 BE) | 96-bit random nonce | AES-256-GCM ciphertext | 128-bit tag
+ * with additional authenticated data that binds it to its row and column, so a ciphertext moved to another
+ * user or field fails its integrity check instead of decrypting.
+ */
+const FORMAT = 0x01;
+const NONCE = 12;
+const TAG = 16;
+const HEADER = 1 + 4 + NONCE;
+
+/** Keys derived from one tenant key version: one for field encryption, one for blind indexes. */
+export interface TenantKey {
+  readonly tenantId: string;
+  readonly version: number;
+  readonly encKey: Buffer;
+  readonly indexKey: Buffer;
+}
+
+export function deriveTenantKey(tenantId: string, version: number, root: Buffer): TenantKey {
+  const derive = (label: string) =>
+    Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), `roster:${label}`, 32));
+  return { tenantId, version, encKey: derive('field-encryption'), indexKey: derive('blind-index') };
+}
+
+/** Additional authenticated data naming where a value lives: tenant, table, row and column. */
+export function fieldAad(tenantId: string, table: string, rowId: string, column: string): Buffer {
+  return Buffer.from(`roster/v1|${tenantId}|${table}|${rowId}|${column}`, 'utf8');
+}
+
+export function seal(key: Buffer, version: number, plaintext: Buffer, aad: Buffer): Buffer {
+  const nonce = randomBytes(NONCE);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG });
+  cipher.setAAD(aad);
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  const header = Buffer.alloc(5);
+  header[0] = FORMAT;
+  header.writeUInt32BE(version, 1);
+  return Buffer.concat([header, nonce, body, cipher.getAuthTag()]);
+}
+
+/** The key version a sealed value names, read from its header. */
+export function sealedKeyVersion(sealed: Buffer): number {
+  if (sealed.length < HEADER + TAG || sealed[0] !== FORMAT) throw new RosterError('crypto.integrity');
+  return sealed.readUInt32BE(1);
+}
+
+/** @throws RosterError crypto.integrity when the value was altered, moved, or sealed under another key. */
+export function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
+  if (sealed.length < HEADER + TAG || sealed[0] !== FORMAT) throw new RosterError('crypto.integrity');
+  const nonce = sealed.subarray(5, HEADER);
+  const tag = sealed.subarray(sealed.length - TAG);
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG });
+  decipher.setAAD(aad);
+  decipher.setAuthTag(tag);
+  try {
+    return Buffer.concat([decipher.update(sealed.subarray(HEADER, sealed.length - TAG)), decipher.final()]);
+  } catch (cause) {
+    throw new RosterError('crypto.integrity', { cause });
+  }
+}
+
+/**
+ * Keyed blind index (HMAC-SHA256) of a normalised value, domain-separated by a label so equal values in
+ * different attributes do not share an index value. See docs/encryption.md for what it leaks.
+ */
+export function blindIndex(indexKey: Buffer, label: string, normalised: string): string {
+  return createHmac('sha256', indexKey).update(label).update('\0').update(normalised, 'utf8').digest('hex');
+}
+
+/** Case-insensitive matching form: Unicode NFC, then lower case. */
+export function normaliseCaseless(value: string): string {
+  return value.normalize('NFC').toLowerCase();
+}

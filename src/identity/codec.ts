@@ -1,0 +1,88 @@
+import type { TenantKey } from '../crypto/model.js';
+import { caselessIndex, FieldCipher } from '../crypto/service.js';
+import type { UsersTable } from '../platform/db/schema.js';
+import { distinctEmails, type User } from './model.js';
+
+/** Blind-index labels: one per indexed attribute so equal values in different attributes never match. */
+export const USER_NAME_INDEX = 'users.userName';
+export const EMAIL_INDEX = 'users.emails.value';
+
+export function userNameIndex(key: TenantKey, userName: string): string {
+  return caselessIndex(key, USER_NAME_INDEX, userName);
+}
+
+export function emailIndexes(key: TenantKey, user: Pick<User, 'emails'>): string[] {
+  return distinctEmails(user.emails).map((e) => caselessIndex(key, EMAIL_INDEX, e));
+}
+
+function sealOptional(c: FieldCipher, column: string, value: unknown): Buffer | null {
+  if (value === null || value === undefined) return null;
+  if (Array.isArray(value) && value.length === 0) return null;
+  return c.sealJson(column, value);
+}
+
+/** A user as a row: PII sealed under the tenant key, bound to this row and column. */
+export function encodeUser(key: TenantKey, u: User): UsersTable {
+  const c = new FieldCipher(key, 'users', u.id);
+  return {
+    id: u.id,
+    tenant_id: u.tenantId,
+    version: u.version,
+    user_name_bidx: userNameIndex(key, u.userName),
+    user_name_enc: c.sealJson('user_name', u.userName),
+    external_id: u.externalId,
+    given_name_enc: sealOptional(c, 'given_name', u.name?.givenName),
+    family_name_enc: sealOptional(c, 'family_name', u.name?.familyName),
+    formatted_name_enc: sealOptional(c, 'formatted_name', u.name?.formatted),
+    display_name_enc: sealOptional(c, 'display_name', u.displayName),
+    emails_enc: sealOptional(c, 'emails', u.emails),
+    phone_numbers_enc: sealOptional(c, 'phone_numbers', u.phoneNumbers),
+    addresses_enc: sealOptional(c, 'addresses', u.addresses),
+    title: u.title,
+    department: u.department,
+    site: u.location?.site ?? null,
+    country: u.location?.country ?? null,
+    kind: u.kind,
+    manager_id: u.manager,
+    status: u.status,
+    created_at: u.createdAt,
+    updated_at: u.updatedAt,
+  };
+}
+
+/** @throws crypto.integrity when any sealed column was altered or moved. */
+export function decodeUser(key: TenantKey, r: UsersTable): User {
+  const c = new FieldCipher(key, 'users', r.id);
+  const open = <T>(column: string, sealed: Buffer | null): T | undefined =>
+    sealed === null ? undefined : c.openJson<T>(column, sealed);
+  const givenName = open<string>('given_name', r.given_name_enc);
+  const familyName = open<string>('family_name', r.family_name_enc);
+  const formatted = open<string>('formatted_name', r.formatted_name_enc);
+  const hasName = givenName !== undefined || familyName !== undefined || formatted !== undefined;
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    version: r.version,
+    userName: c.openJson<string>('user_name', r.user_name_enc),
+    externalId: r.external_id,
+    name: hasName
+      ? {
+          ...(givenName !== undefined ? { givenName } : {}),
+          ...(familyName !== undefined ? { familyName } : {}),
+          ...(formatted !== undefined ? { formatted } : {}),
+        }
+      : null,
+    displayName: open<string>('display_name', r.display_name_enc) ?? null,
+    emails: open('emails', r.emails_enc) ?? [],
+    phoneNumbers: open('phone_numbers', r.phone_numbers_enc) ?? [],
+    addresses: open('addresses', r.addresses_enc) ?? [],
+    title: r.title,
+    department: r.department,
+    location: r.site === null && r.country === null ? null : { site: r.site, country: r.country },
+    kind: r.kind as User['kind'],
+    manager: r.manager_id,
+    status: r.status as User['status'],
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}

@@ -1,0 +1,561 @@
+import type { AuditLog } from '../audit/service.js';
+import type { Keyring } from '../crypto/service.js';
+import { caselessIndex } from '../crypto/service.js';
+import { type Clock, isoTime } from '../platform/clock.js';
+import type { Context, TenantContext } from '../platform/context.js';
+import type { Db, Queryable, Tx } from '../platform/db/index.js';
+import { transact } from '../platform/db/tx.js';
+import { type ErrorCode, type FieldError, RosterError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import { decodeCursor, type Page, pageOf } from '../platform/paging.js';
+import { decodeUser, EMAIL_INDEX, emailIndexes, encodeUser, userNameIndex } from './codec.js';
+import {
+  type Group,
+  type GroupInput,
+  matchesVersion,
+  mergePatch,
+  resolveStatus,
+  type Tenant,
+  type User,
+  type UserInput,
+  type UserStatus,
+} from './model.js';
+import { auditGroup, auditUser } from './present.js';
+import * as store from './store.js';
+
+interface Deps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly audit: AuditLog;
+  readonly keys: Keyring;
+}
+
+const TENANT_UNIQUES: Record<string, ErrorCode> = { tenants_name_key_key: 'tenants.name_taken' };
+const USER_UNIQUES: Record<string, ErrorCode> = {
+  users_user_name_uq: 'identity.user_name_taken',
+  users_external_id_uq: 'identity.external_id_taken',
+  user_emails_pk: 'identity.email_taken',
+};
+const GROUP_UNIQUES: Record<string, ErrorCode> = {
+  groups_name_uq: 'identity.group_name_taken',
+  groups_external_id_uq: 'identity.external_id_taken',
+};
+
+function checkIfMatch(ifMatch: string | undefined, version: number): void {
+  if (ifMatch !== undefined && !matchesVersion(ifMatch, version))
+    throw new RosterError('request.precondition_failed');
+}
+
+/** Tenants: the isolation boundary. Creating one also creates its encryption key, in the same transaction. */
+export class TenantService {
+  readonly #d: Deps;
+  constructor(deps: Deps) {
+    this.#d = deps;
+  }
+
+  /** @throws tenants.name_taken */
+  async create(ctx: Context, input: { name: string }): Promise<Tenant> {
+    const now = this.#d.clock.now();
+    const tenant: Tenant = {
+      id: newId(now.getTime()),
+      name: input.name.trim(),
+      createdAt: now.toISOString(),
+    };
+    return transact(
+      this.#d.db,
+      async (tx) => {
+        await store.insertTenant(tx, tenant);
+        await this.#d.keys.createTenantKey(tx, tenant.id);
+        await this.#d.audit.record(tx, ctx, null, [
+          {
+            action: 'tenant.created',
+            targetType: 'tenant',
+            targetId: tenant.id,
+            before: null,
+            after: { ...tenant },
+          },
+        ]);
+        return tenant;
+      },
+      TENANT_UNIQUES,
+    );
+  }
+
+  /** @throws tenants.not_found */
+  async get(q: Queryable | undefined, id: string): Promise<Tenant> {
+    const tenant = await store.findTenant(q ?? this.#d.db.kysely, id);
+    if (!tenant) throw new RosterError('tenants.not_found');
+    return tenant;
+  }
+
+  async list(page: { cursor?: string; limit: number }): Promise<Page<Tenant>> {
+    const rows = await store.listTenants(this.#d.db.kysely, {
+      afterId: decodeCursor(page.cursor),
+      limit: page.limit + 1,
+    });
+    return pageOf(
+      rows,
+      page.limit,
+      (t) => t.id,
+      (t) => t,
+    );
+  }
+}
+
+export interface UserQuery {
+  userName?: string;
+  email?: string;
+  department?: string;
+  site?: string;
+  country?: string;
+  location?: string;
+  kind?: string;
+  status?: UserStatus;
+  active?: boolean;
+  externalId?: string;
+}
+
+/** Users of a tenant: PII sealed at rest, userName and e-mails unique per tenant through blind indexes. */
+export class UserService {
+  readonly #d: Deps;
+  constructor(deps: Deps) {
+    this.#d = deps;
+  }
+
+  /**
+   * Creates a user.
+   * @throws identity.user_name_taken, identity.email_taken, identity.external_id_taken,
+   *   identity.invalid_manager, identity.inconsistent_status, request.validation_failed
+   */
+  async create(ctx: TenantContext, input: UserInput): Promise<User> {
+    return transact(this.#d.db, (tx) => this.createIn(tx, ctx, input), USER_UNIQUES);
+  }
+
+  /** Creates a user inside the caller's transaction (for use cases that do more in the same commit). */
+  async createIn(tx: Tx, ctx: TenantContext, input: UserInput): Promise<User> {
+    const now = this.#d.clock.now();
+    const id = newId(now.getTime());
+    const user = buildUser(
+      { id, tenantId: ctx.tenantId, version: 1, createdAt: now.toISOString(), updatedAt: now.toISOString() },
+      input,
+      'active',
+    );
+    await this.#checkManager(tx, user);
+    const key = await this.#d.keys.tenantKey(tx, ctx.tenantId);
+    await store.insertUser(tx, encodeUser(key, user), emailIndexes(key, user));
+    await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+      { action: 'user.created', targetType: 'user', targetId: id, before: null, after: auditUser(user) },
+    ]);
+    return user;
+  }
+
+  /** @throws identity.user_not_found (also for another tenant's ids) */
+  async get(ctx: TenantContext, id: string, q?: Queryable): Promise<User> {
+    const db = q ?? this.#d.db.kysely;
+    const row = await store.findUserRow(db, ctx.tenantId, id);
+    if (!row) throw new RosterError('identity.user_not_found');
+    return decodeUser(await this.#d.keys.tenantKey(db, ctx.tenantId), row);
+  }
+
+  async list(
+    ctx: TenantContext,
+    query: UserQuery,
+    page: { cursor?: string; limit: number },
+  ): Promise<Page<User>> {
+    const db = this.#d.db.kysely;
+    const key = await this.#d.keys.tenantKey(db, ctx.tenantId);
+    const { userName, email, ...plain } = query;
+    const filter: store.UserFilter = { ...plain };
+    if (userName !== undefined) filter.userNameIndex = userNameIndex(key, userName);
+    if (email !== undefined) filter.emailIndex = caselessIndex(key, EMAIL_INDEX, email);
+    const rows = await store.listUserRows(db, ctx.tenantId, filter, {
+      afterId: decodeCursor(page.cursor),
+      limit: page.limit + 1,
+    });
+    return pageOf(
+      rows,
+      page.limit,
+      (r) => r.id,
+      (r) => decodeUser(key, r),
+    );
+  }
+
+  /**
+   * Applies an RFC 7396 merge patch to a user.
+   * @throws identity.user_not_found, request.precondition_failed, and the create errors
+   */
+  async update(ctx: TenantContext, id: string, patch: UserInput, ifMatch?: string): Promise<User> {
+    return transact(
+      this.#d.db,
+      async (tx) => {
+        const before = await this.#load(tx, ctx, id, true);
+        checkIfMatch(ifMatch, before.version);
+        const merged = mergePatch(writableView(before), withoutActive(patch)) as UserInput;
+        const after = buildUser(
+          { ...before, version: before.version + 1, updatedAt: isoTime(this.#d.clock) },
+          {
+            ...merged,
+            active: patch.active ?? null,
+            status: patch.status === undefined ? before.status : patch.status,
+          },
+          before.status,
+        );
+        await this.#checkManager(tx, after);
+        const key = await this.#d.keys.tenantKey(tx, ctx.tenantId);
+        if (!(await store.updateUser(tx, encodeUser(key, after), before.version, emailIndexes(key, after)))) {
+          throw new RosterError('store.conflict');
+        }
+        await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+          {
+            action: 'user.updated',
+            targetType: 'user',
+            targetId: id,
+            before: auditUser(before),
+            after: auditUser(after),
+          },
+        ]);
+        return after;
+      },
+      USER_UNIQUES,
+    );
+  }
+
+  /**
+   * Deletes a user, their memberships, and clears them as manager of their reports.
+   * @throws identity.user_not_found, request.precondition_failed
+   */
+  async delete(ctx: TenantContext, id: string, ifMatch?: string): Promise<void> {
+    await transact(this.#d.db, async (tx) => {
+      const before = await this.#load(tx, ctx, id, true);
+      checkIfMatch(ifMatch, before.version);
+      const groups = await store.groupIdsOfUser(tx, ctx.tenantId, id);
+      const at = isoTime(this.#d.clock);
+      for (const g of groups) await store.touchGroup(tx, ctx.tenantId, g, at);
+      const reports = await store.clearManager(tx, ctx.tenantId, id, at);
+      await store.deleteUser(tx, ctx.tenantId, id);
+      await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+        ...groups.map((g) => ({
+          action: 'group.member_removed',
+          targetType: 'group',
+          targetId: g,
+          before: { member: id },
+          after: null,
+        })),
+        ...reports.map((r) => ({
+          action: 'user.updated',
+          targetType: 'user',
+          targetId: r,
+          before: { manager: id },
+          after: { manager: null },
+        })),
+        { action: 'user.deleted', targetType: 'user', targetId: id, before: auditUser(before), after: null },
+      ]);
+    });
+  }
+
+  /** Ids of the groups a user belongs to. @throws identity.user_not_found */
+  async groupsOf(ctx: TenantContext, id: string): Promise<string[]> {
+    const db = this.#d.db.kysely;
+    if (!(await store.findUserRow(db, ctx.tenantId, id))) throw new RosterError('identity.user_not_found');
+    return store.groupIdsOfUser(db, ctx.tenantId, id);
+  }
+
+  async #load(tx: Tx, ctx: TenantContext, id: string, forUpdate: boolean): Promise<User> {
+    const row = await store.findUserRow(tx, ctx.tenantId, id, forUpdate && this.#d.db.dialect === 'postgres');
+    if (!row) throw new RosterError('identity.user_not_found');
+    return decodeUser(await this.#d.keys.tenantKey(tx, ctx.tenantId), row);
+  }
+
+  async #checkManager(tx: Tx, user: User): Promise<void> {
+    if (user.manager === null) return;
+    const ok =
+      user.manager !== user.id && (await store.existingUserIds(tx, user.tenantId, [user.manager])).size === 1;
+    if (!ok)
+      throw new RosterError('identity.invalid_manager', {
+        errors: [{ pointer: '/manager', detail: 'is not another user of this tenant' }],
+      });
+  }
+}
+
+function withoutActive(patch: UserInput): UserInput {
+  const { active: _a, status: _s, ...rest } = patch;
+  return rest;
+}
+
+/** The writable fields of a user, in input form, for merge patching. */
+function writableView(u: User): UserInput {
+  return {
+    userName: u.userName,
+    externalId: u.externalId,
+    name: u.name,
+    displayName: u.displayName,
+    emails: [...u.emails],
+    phoneNumbers: [...u.phoneNumbers],
+    addresses: [...u.addresses],
+    title: u.title,
+    department: u.department,
+    location: u.location,
+    kind: u.kind,
+    manager: u.manager,
+  };
+}
+
+type Fixed = Pick<User, 'id' | 'tenantId' | 'version' | 'createdAt' | 'updatedAt'>;
+
+/**
+ * Builds a user from fixed fields and input, applying the domain rules the JSON schema cannot express.
+ * @throws request.validation_failed naming the field, identity.inconsistent_status
+ */
+function buildUser(fixed: Fixed, input: UserInput, currentStatus: UserStatus): User {
+  const errors: FieldError[] = [];
+  const userName = input.userName?.trim();
+  if (!userName) errors.push({ pointer: '/userName', detail: 'is required and may not be blank' });
+  for (const [field, list] of [
+    ['emails', input.emails ?? []],
+    ['phoneNumbers', input.phoneNumbers ?? []],
+    ['addresses', input.addresses ?? []],
+  ] as const) {
+    if (list.filter((v) => v.primary === true).length > 1) {
+      errors.push({ pointer: `/${field}`, detail: 'may mark at most one value primary' });
+    }
+  }
+  if (errors.length > 0) throw new RosterError('request.validation_failed', { errors });
+  const name = input.name && Object.keys(input.name).length > 0 ? input.name : null;
+  const site = input.location?.site ?? null;
+  const country = input.location?.country?.toUpperCase() ?? null;
+  return {
+    ...fixed,
+    userName: userName as string,
+    externalId: input.externalId ?? null,
+    name,
+    displayName: input.displayName ?? null,
+    emails: input.emails ?? [],
+    phoneNumbers: input.phoneNumbers ?? [],
+    addresses: input.addresses ?? [],
+    title: input.title ?? null,
+    department: input.department ?? null,
+    location: site === null && country === null ? null : { site, country },
+    kind: input.kind ?? 'employee',
+    manager: input.manager ?? null,
+    status: resolveStatus(currentStatus, input.status, input.active),
+  };
+}
+
+/** Groups of a tenant and their members. */
+export class GroupService {
+  readonly #d: Deps;
+  constructor(deps: Deps) {
+    this.#d = deps;
+  }
+
+  /** @throws identity.group_name_taken, identity.external_id_taken, identity.invalid_member */
+  async create(ctx: TenantContext, input: GroupInput): Promise<Group> {
+    return transact(
+      this.#d.db,
+      async (tx) => {
+        const now = this.#d.clock.now();
+        const at = now.toISOString();
+        const id = newId(now.getTime());
+        const displayName = (input.displayName ?? '').trim();
+        if (!displayName) {
+          throw new RosterError('request.validation_failed', {
+            errors: [{ pointer: '/displayName', detail: 'is required and may not be blank' }],
+          });
+        }
+        await store.insertGroup(tx, {
+          id,
+          tenant_id: ctx.tenantId,
+          version: 1,
+          display_name: displayName,
+          name_key: displayName.normalize('NFC').toLowerCase(),
+          external_id: input.externalId ?? null,
+          description: input.description ?? null,
+          created_at: at,
+          updated_at: at,
+        });
+        const members = [...new Set(input.members ?? [])];
+        await this.#checkMembers(tx, ctx.tenantId, members);
+        for (const m of members) await store.addMember(tx, ctx.tenantId, id, m, at);
+        const group = (await store.findGroup(tx, ctx.tenantId, id)) as Group;
+        await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+          {
+            action: 'group.created',
+            targetType: 'group',
+            targetId: id,
+            before: null,
+            after: { ...auditGroup(group), members },
+          },
+        ]);
+        return group;
+      },
+      GROUP_UNIQUES,
+    );
+  }
+
+  /** @throws identity.group_not_found */
+  async get(ctx: TenantContext, id: string): Promise<Group> {
+    const g = await store.findGroup(this.#d.db.kysely, ctx.tenantId, id);
+    if (!g) throw new RosterError('identity.group_not_found');
+    return g;
+  }
+
+  async list(
+    ctx: TenantContext,
+    filter: { displayName?: string; externalId?: string },
+    page: { cursor?: string; limit: number },
+  ): Promise<Page<Group>> {
+    const rows = await store.listGroups(this.#d.db.kysely, ctx.tenantId, filter, {
+      afterId: decodeCursor(page.cursor),
+      limit: page.limit + 1,
+    });
+    return pageOf(
+      rows,
+      page.limit,
+      (g) => g.id,
+      (g) => g,
+    );
+  }
+
+  /** Merge-patches displayName, externalId, description. @throws identity.group_not_found, request.precondition_failed */
+  async update(ctx: TenantContext, id: string, patch: GroupInput, ifMatch?: string): Promise<Group> {
+    return transact(
+      this.#d.db,
+      async (tx) => {
+        const before = await this.#load(tx, ctx, id);
+        checkIfMatch(ifMatch, before.version);
+        if (
+          patch.displayName === null ||
+          (patch.displayName !== undefined && patch.displayName.trim() === '')
+        ) {
+          throw new RosterError('request.validation_failed', {
+            errors: [{ pointer: '/displayName', detail: 'may not be removed or blank' }],
+          });
+        }
+        const displayName = patch.displayName?.trim() ?? before.displayName;
+        const at = isoTime(this.#d.clock);
+        const ok = await store.updateGroup(
+          tx,
+          {
+            id,
+            tenant_id: ctx.tenantId,
+            version: before.version + 1,
+            display_name: displayName,
+            name_key: displayName.normalize('NFC').toLowerCase(),
+            external_id: patch.externalId === undefined ? before.externalId : patch.externalId,
+            description: patch.description === undefined ? before.description : patch.description,
+            created_at: before.createdAt,
+            updated_at: at,
+          },
+          before.version,
+        );
+        if (!ok) throw new RosterError('store.conflict');
+        const after = (await store.findGroup(tx, ctx.tenantId, id)) as Group;
+        await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+          {
+            action: 'group.updated',
+            targetType: 'group',
+            targetId: id,
+            before: auditGroup(before),
+            after: auditGroup(after),
+          },
+        ]);
+        return after;
+      },
+      GROUP_UNIQUES,
+    );
+  }
+
+  /** @throws identity.group_not_found, request.precondition_failed */
+  async delete(ctx: TenantContext, id: string, ifMatch?: string): Promise<void> {
+    await transact(this.#d.db, async (tx) => {
+      const before = await this.#load(tx, ctx, id);
+      checkIfMatch(ifMatch, before.version);
+      await store.deleteGroup(tx, ctx.tenantId, id);
+      await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+        {
+          action: 'group.deleted',
+          targetType: 'group',
+          targetId: id,
+          before: auditGroup(before),
+          after: null,
+        },
+      ]);
+    });
+  }
+
+  /**
+   * Adds a user to a group; adding an existing member changes nothing.
+   * @returns true when the user was added. @throws identity.group_not_found, identity.user_not_found
+   */
+  async addMember(ctx: TenantContext, groupId: string, userId: string): Promise<boolean> {
+    return transact(this.#d.db, async (tx) => {
+      await this.#load(tx, ctx, groupId);
+      if ((await store.existingUserIds(tx, ctx.tenantId, [userId])).size === 0) {
+        throw new RosterError('identity.user_not_found');
+      }
+      const at = isoTime(this.#d.clock);
+      if (!(await store.addMember(tx, ctx.tenantId, groupId, userId, at))) return false;
+      await store.touchGroup(tx, ctx.tenantId, groupId, at);
+      await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+        {
+          action: 'group.member_added',
+          targetType: 'group',
+          targetId: groupId,
+          before: null,
+          after: { member: userId },
+        },
+      ]);
+      return true;
+    });
+  }
+
+  /** Removes a member. @throws identity.group_not_found, identity.member_not_found */
+  async removeMember(ctx: TenantContext, groupId: string, userId: string): Promise<void> {
+    await transact(this.#d.db, async (tx) => {
+      await this.#load(tx, ctx, groupId);
+      if (!(await store.removeMember(tx, ctx.tenantId, groupId, userId)))
+        throw new RosterError('identity.member_not_found');
+      await store.touchGroup(tx, ctx.tenantId, groupId, isoTime(this.#d.clock));
+      await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+        {
+          action: 'group.member_removed',
+          targetType: 'group',
+          targetId: groupId,
+          before: { member: userId },
+          after: null,
+        },
+      ]);
+    });
+  }
+
+  /** @throws identity.group_not_found */
+  async members(ctx: TenantContext, groupId: string, page: { cursor?: string; limit: number }) {
+    await this.get(ctx, groupId);
+    const rows = await store.listMembers(this.#d.db.kysely, ctx.tenantId, groupId, {
+      afterId: decodeCursor(page.cursor),
+      limit: page.limit + 1,
+    });
+    return pageOf(
+      rows,
+      page.limit,
+      (m) => m.userId,
+      (m) => m,
+    );
+  }
+
+  async #load(tx: Tx, ctx: TenantContext, id: string): Promise<Group> {
+    const g = await store.findGroup(tx, ctx.tenantId, id, this.#d.db.dialect === 'postgres');
+    if (!g) throw new RosterError('identity.group_not_found');
+    return g;
+  }
+
+  async #checkMembers(tx: Tx, tenantId: string, members: readonly string[]): Promise<void> {
+    const found = await store.existingUserIds(tx, tenantId, members);
+    const errors = members
+      .map((m, i) =>
+        found.has(m) ? undefined : { pointer: `/members/${i}`, detail: 'is not a user of this tenant' },
+      )
+      .filter((e): e is FieldError => e !== undefined);
+    if (errors.length > 0) throw new RosterError('identity.invalid_member', { errors });
+  }
+}

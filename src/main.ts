@@ -1,0 +1,138 @@
+import swagger from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { accessRoutes } from './access/routes.js';
+import { TokenService } from './access/service.js';
+import { auditRoutes } from './audit/routes.js';
+import { AuditLog } from './audit/service.js';
+import { loadLocalKeyFile } from './crypto/local-kek.js';
+import { Keyring } from './crypto/service.js';
+import { identityRoutes } from './identity/routes.js';
+import { GroupService, TenantService, UserService } from './identity/service.js';
+import type { Clock } from './platform/clock.js';
+import { systemClock } from './platform/clock.js';
+import type { Config } from './platform/config.js';
+import { type Db, openDatabase } from './platform/db/index.js';
+import { migrateToLatest } from './platform/db/migrations.js';
+import { problemSchema } from './platform/http/schemas.js';
+import { createHttpServer } from './platform/http/server.js';
+import { systemRoutes } from './platform/http/system-routes.js';
+import { createLogger } from './platform/logging.js';
+
+export const API_VERSION = '0.1.0';
+
+export interface Services {
+  readonly keys: Keyring;
+  readonly audit: AuditLog;
+  readonly tenants: TenantService;
+  readonly users: UserService;
+  readonly groups: GroupService;
+  readonly tokens: TokenService;
+}
+
+export interface App {
+  readonly http: FastifyInstance;
+  readonly db: Db;
+  readonly services: Services;
+  readonly logger: Logger;
+  /** True when this start created the key file (first start). */
+  readonly keyFileCreated: boolean;
+  /** Stops accepting requests, lets in-flight ones finish, then closes the store. */
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Use an already-open store (tests) instead of opening `config.databaseUrl`. */
+  readonly db?: Db;
+}
+
+/** Wires services over an open store (the part the CLI shares with the server). */
+export function buildServices(
+  config: Config,
+  db: Db,
+  clock: Clock = systemClock,
+): { services: Services; keyFileCreated: boolean } {
+  const { provider, created } = loadLocalKeyFile(config.keyFile);
+  const keys = new Keyring({ provider, clock });
+  const audit = new AuditLog({ clock });
+  const deps = { db, clock, audit, keys };
+  const tenants = new TenantService(deps);
+  const users = new UserService(deps);
+  const groups = new GroupService(deps);
+  const tokens = new TokenService({ db, clock, audit, tenants, adminToken: config.adminToken });
+  return { services: { keys, audit, tenants, users, groups, tokens }, keyFileCreated: created };
+}
+
+/**
+ * The composition root: config -> store (migrated) -> services -> HTTP. Tests build the app through this
+ * same function.
+ */
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const db = options.db ?? (await openDatabase(config.databaseUrl));
+  try {
+    await migrateToLatest(db);
+    const { services, keyFileCreated } = buildServices(config, db, options.clock);
+    const http = await createHttpServer({
+      logger,
+      bodyLimit: config.bodyLimit,
+      authenticate: (secret) => services.tokens.authenticate(secret),
+      tenantExists: async (id) => {
+        try {
+          await services.tenants.get(undefined, id);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    });
+    http.addSchema(problemSchema);
+    await http.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'Roster API',
+          version: API_VERSION,
+          description: 'Identity provisioning and license seats. Errors are RFC 9457 problem+json.',
+        },
+        components: {
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer', description: 'Roster API token (rst_…)' },
+          },
+        },
+        security: [{ bearer: [] }],
+      },
+      refResolver: {
+        buildLocalReference: (json, _base, _frag, i) =>
+          typeof json.$id === 'string' ? json.$id : `def-${i}`,
+      },
+    });
+    await http.register(async (app) => systemRoutes(app, { db }));
+    await http.register(async (app) => identityRoutes(app, services));
+    await http.register(async (app) => accessRoutes(app, services));
+    await http.register(async (app) => auditRoutes(app, { audit: services.audit, db }));
+    await http.ready();
+    let closed: Promise<void> | undefined;
+    return {
+      http,
+      db,
+      services,
+      logger,
+      keyFileCreated,
+      close() {
+        closed ??= (async () => {
+          await http.close();
+          await services.tokens.flush();
+          services.keys.clear();
+          if (!options.db) await db.close();
+        })();
+        return closed;
+      },
+    };
+  } catch (err) {
+    if (!options.db) await db.close();
+    throw err;
+  }
+}

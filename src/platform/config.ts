@@ -1,0 +1,209 @@
+/**
+ * Every ROSTER_* setting, declared once: its environment name, CLI flag, default, rule and description.
+ * `loadConfig` is the only reader of `process.env` in the code base; the result is frozen.
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly databaseUrl: string;
+  readonly keyFile: string;
+  readonly adminToken: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly logLevel: LogLevel;
+  readonly bodyLimit: number;
+}
+
+export class ConfigError extends Error {
+  readonly setting: string;
+  constructor(setting: string, rule: string) {
+    // Never include the offending value: it may be a secret (a token, a DSN with a password).
+    super(`invalid setting ${setting}: ${rule}`);
+    this.name = 'ConfigError';
+    this.setting = setting;
+  }
+}
+
+interface Setting<K extends keyof Config> {
+  readonly key: K;
+  readonly env: string;
+  readonly flag: string;
+  readonly secret: boolean;
+  readonly description: string;
+  readonly defaultText: string;
+  readonly parse: (raw: string | undefined, env: string) => Config[K];
+}
+
+function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
+  return s;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1024,
+  kib: 1024,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+};
+
+/** Parses `1048576`, `512kb`, `1mb`, `1MiB` into bytes. */
+export function parseByteSize(raw: string): number | undefined {
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(raw);
+  if (!m) return undefined;
+  const unit = SIZE_UNITS[(m[2] ?? '').toLowerCase()];
+  if (unit === undefined) return undefined;
+  return Number(m[1]) * unit;
+}
+
+export const SETTINGS = [
+  setting({
+    key: 'port',
+    env: 'ROSTER_PORT',
+    flag: 'port',
+    secret: false,
+    description: 'TCP port the HTTP server listens on (0 picks a free port)',
+    defaultText: '8080',
+    parse(raw, env) {
+      if (raw === undefined) return 8080;
+      if (!/^\d+$/.test(raw.trim()) || Number(raw) > 65535)
+        throw new ConfigError(env, 'must be an integer 0-65535');
+      return Number(raw);
+    },
+  }),
+  setting({
+    key: 'host',
+    env: 'ROSTER_HOST',
+    flag: 'host',
+    secret: false,
+    description: 'Address the HTTP server binds to',
+    defaultText: '127.0.0.1',
+    parse(raw, env) {
+      if (raw === undefined) return '127.0.0.1';
+      if (raw.trim() === '' || /\s/.test(raw))
+        throw new ConfigError(env, 'must be a host name or IP address');
+      return raw;
+    },
+  }),
+  setting({
+    key: 'databaseUrl',
+    env: 'ROSTER_DATABASE_URL',
+    flag: 'database-url',
+    secret: true,
+    description: 'sqlite:<path> (embedded, the default) or postgres://user@host:port/db',
+    defaultText: 'sqlite:./data/roster.db',
+    parse(raw, env) {
+      if (raw === undefined) return 'sqlite:./data/roster.db';
+      if (/^sqlite:.+/.test(raw)) return raw;
+      if (/^postgres(ql)?:\/\//.test(raw)) {
+        try {
+          new URL(raw);
+        } catch {
+          throw new ConfigError(env, 'is not a valid postgres:// URL');
+        }
+        return raw;
+      }
+      throw new ConfigError(env, 'must start with sqlite: or postgres://');
+    },
+  }),
+  setting({
+    key: 'keyFile',
+    env: 'ROSTER_KEY_FILE',
+    flag: 'key-file',
+    secret: false,
+    description: 'Local key-encryption key file (created with mode 0600 on first start if absent)',
+    defaultText: './data/roster.key',
+    parse(raw, env) {
+      if (raw === undefined) return './data/roster.key';
+      if (raw.trim() === '') throw new ConfigError(env, 'must be a file path');
+      return raw;
+    },
+  }),
+  setting({
+    key: 'adminToken',
+    env: 'ROSTER_ADMIN_TOKEN',
+    flag: 'admin-token',
+    secret: true,
+    description: 'When set, this value is a valid platform-admin token (automation, first start)',
+    defaultText: '(unset)',
+    parse(raw, env) {
+      if (raw === undefined || raw === '') return undefined;
+      if (raw.length < 32) throw new ConfigError(env, 'must be at least 32 characters long');
+      return raw;
+    },
+  }),
+  setting({
+    key: 'redisUrl',
+    env: 'ROSTER_REDIS_URL',
+    flag: 'redis-url',
+    secret: true,
+    description: 'redis://host:port for limits shared between nodes (in-process when unset)',
+    defaultText: '(unset)',
+    parse(raw, env) {
+      if (raw === undefined || raw === '') return undefined;
+      if (!/^rediss?:\/\//.test(raw)) throw new ConfigError(env, 'must be a redis:// or rediss:// URL');
+      try {
+        new URL(raw);
+      } catch {
+        throw new ConfigError(env, 'is not a valid URL');
+      }
+      return raw;
+    },
+  }),
+  setting({
+    key: 'logLevel',
+    env: 'ROSTER_LOG_LEVEL',
+    flag: 'log-level',
+    secret: false,
+    description: `Log level: ${LOG_LEVELS.join(', ')}`,
+    defaultText: 'info',
+    parse(raw, env) {
+      if (raw === undefined) return 'info';
+      const level = raw.toLowerCase();
+      if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+        throw new ConfigError(env, `must be one of ${LOG_LEVELS.join(', ')}`);
+      }
+      return level as LogLevel;
+    },
+  }),
+  setting({
+    key: 'bodyLimit',
+    env: 'ROSTER_BODY_LIMIT',
+    flag: 'body-limit',
+    secret: false,
+    description: 'Largest accepted request body, in bytes or with kb/mb',
+    defaultText: '1mb (1048576)',
+    parse(raw, env) {
+      if (raw === undefined) return 1024 * 1024;
+      const bytes = parseByteSize(raw);
+      if (bytes === undefined || bytes < 1024 || bytes > 64 * 1024 * 1024) {
+        throw new ConfigError(env, 'must be a size between 1kb and 64mb, e.g. 1048576 or 2mb');
+      }
+      return bytes;
+    },
+  }),
+] as const;
+
+export type ConfigSource = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Builds the configuration from the environment, with CLI flags (by their `flag` name) taking precedence.
+ * @throws ConfigError naming the first bad setting.
+ */
+export function loadConfig(env: ConfigSource, flags: ConfigSource = {}): Config {
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const fromFlag = flags[s.flag];
+    const raw = fromFlag ?? env[s.env];
+    out[s.key] = s.parse(raw, fromFlag === undefined ? s.env : `--${s.flag}`);
+  }
+  return Object.freeze(out) as unknown as Config;
+}
+
+/** Flag names accepted by the CLI, for `node:util` parseArgs. */
+export function configFlagOptions(): Record<string, { type: 'string' }> {
+  return Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
+}

@@ -1,0 +1,184 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import type { Db, Dialect } from './index.js';
+
+/**
+ * The one migration set for both dialects. Migrations are ordered by name; each branches on the dialect
+ * only where the two differ (binary type, identity columns). Never edit a released migration: add one.
+ */
+type Up = (db: Kysely<unknown>, dialect: Dialect) => Promise<void>;
+
+const MIGRATIONS: Record<string, Up> = {
+  '0001_foundation': async (db, dialect) => {
+    const binary = dialect === 'postgres' ? 'bytea' : 'blob';
+
+    await db.schema
+      .createTable('tenants')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('name_key', 'text', (c) => c.notNull().unique())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('tenant_keys')
+      .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('kek_version', 'integer', (c) => c.notNull())
+      .addColumn('wrapped_key', sql.raw(binary), (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('tenant_keys_pk', ['tenant_id', 'version'])
+      .execute();
+
+    await db.schema
+      .createTable('api_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.references('tenants.id').onDelete('cascade'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('roles', 'text', (c) => c.notNull())
+      .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('created_by', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text')
+      .addColumn('revoked_at', 'text')
+      .addColumn('last_used_at', 'text')
+      .execute();
+    await db.schema.createIndex('api_tokens_tenant').on('api_tokens').columns(['tenant_id', 'id']).execute();
+
+    await db.schema
+      .createTable('users')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('user_name_bidx', 'text', (c) => c.notNull())
+      .addColumn('user_name_enc', sql.raw(binary), (c) => c.notNull())
+      .addColumn('external_id', 'text')
+      .addColumn('given_name_enc', sql.raw(binary))
+      .addColumn('family_name_enc', sql.raw(binary))
+      .addColumn('formatted_name_enc', sql.raw(binary))
+      .addColumn('display_name_enc', sql.raw(binary))
+      .addColumn('emails_enc', sql.raw(binary))
+      .addColumn('phone_numbers_enc', sql.raw(binary))
+      .addColumn('addresses_enc', sql.raw(binary))
+      .addColumn('title', 'text')
+      .addColumn('department', 'text')
+      .addColumn('site', 'text')
+      .addColumn('country', 'text')
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('manager_id', 'text')
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('users_user_name_uq')
+      .on('users')
+      .columns(['tenant_id', 'user_name_bidx'])
+      .unique()
+      .execute();
+    await db.schema
+      .createIndex('users_external_id_uq')
+      .on('users')
+      .columns(['tenant_id', 'external_id'])
+      .unique()
+      .execute();
+    await db.schema.createIndex('users_tenant_id').on('users').columns(['tenant_id', 'id']).execute();
+    for (const col of ['department', 'site', 'country', 'kind', 'status', 'manager_id']) {
+      await db.schema
+        .createIndex(`users_tenant_${col}`)
+        .on('users')
+        .columns(['tenant_id', col, 'id'])
+        .execute();
+    }
+
+    await db.schema
+      .createTable('user_emails')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('email_bidx', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+      .addPrimaryKeyConstraint('user_emails_pk', ['tenant_id', 'email_bidx'])
+      .execute();
+    await db.schema.createIndex('user_emails_user').on('user_emails').column('user_id').execute();
+
+    await db.schema
+      .createTable('groups')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('display_name', 'text', (c) => c.notNull())
+      .addColumn('name_key', 'text', (c) => c.notNull())
+      .addColumn('external_id', 'text')
+      .addColumn('description', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('groups_name_uq')
+      .on('groups')
+      .columns(['tenant_id', 'name_key'])
+      .unique()
+      .execute();
+    await db.schema
+      .createIndex('groups_external_id_uq')
+      .on('groups')
+      .columns(['tenant_id', 'external_id'])
+      .unique()
+      .execute();
+    await db.schema.createIndex('groups_tenant_id').on('groups').columns(['tenant_id', 'id']).execute();
+
+    await db.schema
+      .createTable('group_members')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('group_id', 'text', (c) => c.notNull().references('groups.id').onDelete('cascade'))
+      .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+      .addColumn('added_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('group_members_pk', ['group_id', 'user_id'])
+      .execute();
+    await db.schema.createIndex('group_members_user').on('group_members').column('user_id').execute();
+
+    await db.schema
+      .createTable('audit_entries')
+      .addColumn('seq', dialect === 'postgres' ? 'bigint' : 'integer', (c) =>
+        dialect === 'postgres' ? c.primaryKey().generatedAlwaysAsIdentity() : c.primaryKey().autoIncrement(),
+      )
+      .addColumn('tenant_id', 'text')
+      .addColumn('at', 'text', (c) => c.notNull())
+      .addColumn('actor', 'text', (c) => c.notNull())
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('target_type', 'text', (c) => c.notNull())
+      .addColumn('target_id', 'text')
+      .addColumn('before', 'text')
+      .addColumn('after', 'text')
+      .addColumn('request_id', 'text')
+      .execute();
+    await db.schema
+      .createIndex('audit_entries_tenant')
+      .on('audit_entries')
+      .columns(['tenant_id', 'seq'])
+      .execute();
+  },
+};
+
+function provider(dialect: Dialect): MigrationProvider {
+  return {
+    async getMigrations() {
+      const out: Record<string, Migration> = {};
+      for (const [name, up] of Object.entries(MIGRATIONS)) out[name] = { up: (db) => up(db, dialect) };
+      return out;
+    },
+  };
+}
+
+export interface MigrationReport {
+  readonly applied: string[];
+}
+
+/**
+ * Brings the schema up to date. Safe to run from several nodes at once (the migrator takes a lock).
+ * @throws Error when a migration fails; nothing of that migration stays applied.
+ */
+export async function migrateToLatest(db: Db): Promise<MigrationReport> {
+  const migrator = new Migrator({ db: db.kysely, provider: provider(db.dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}

@@ -1,0 +1,108 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The one Kysely database interface, shared by both dialects. Times are ISO-8601 UTC strings
+ * (lexicographic order is time order), JSON is text, binary is Buffer (BLOB / bytea).
+ * Each module reads and writes only its own tables (see docs/architecture.md).
+ */
+export interface Database {
+  tenants: TenantsTable;
+  tenant_keys: TenantKeysTable;
+  api_tokens: ApiTokensTable;
+  users: UsersTable;
+  user_emails: UserEmailsTable;
+  groups: GroupsTable;
+  group_members: GroupMembersTable;
+  audit_entries: AuditEntriesTable;
+}
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  name_key: string;
+  created_at: string;
+}
+
+export interface TenantKeysTable {
+  tenant_id: string;
+  version: number;
+  kek_version: number;
+  wrapped_key: Buffer;
+  created_at: string;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  tenant_id: string | null;
+  name: string;
+  roles: string;
+  token_hash: string;
+  created_by: string | null;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface UsersTable {
+  id: string;
+  tenant_id: string;
+  version: number;
+  user_name_bidx: string;
+  user_name_enc: Buffer;
+  external_id: string | null;
+  given_name_enc: Buffer | null;
+  family_name_enc: Buffer | null;
+  formatted_name_enc: Buffer | null;
+  display_name_enc: Buffer | null;
+  emails_enc: Buffer | null;
+  phone_numbers_enc: Buffer | null;
+  addresses_enc: Buffer | null;
+  title: string | null;
+  department: string | null;
+  site: string | null;
+  country: string | null;
+  kind: string;
+  manager_id: string | null;
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface UserEmailsTable {
+  tenant_id: string;
+  email_bidx: string;
+  user_id: string;
+}
+
+export interface GroupsTable {
+  id: string;
+  tenant_id: string;
+  version: number;
+  display_name: string;
+  name_key: string;
+  external_id: string | null;
+  description: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface GroupMembersTable {
+  tenant_id: string;
+  group_id: string;
+  user_id: string;
+  added_at: string;
+}
+
+export interface AuditEntriesTable {
+  seq: Generated<number>;
+  tenant_id: string | null;
+  at: string;
+  actor: string;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  before: string | null;
+  after: string | null;
+  request_id: string | null;
+}

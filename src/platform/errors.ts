@@ -1,0 +1,182 @@
+/**
+ * One error model for the whole of Roster. The domain throws a `RosterError` with a stable `code`;
+ * each code is declared once below with its title, kind and HTTP status. The edges (REST problem+json,
+ * SCIM error schema, CLI exit codes) map kinds and codes once, in one place each.
+ */
+
+export const ERROR_KINDS = [
+  'invalid_argument',
+  'unauthenticated',
+  'permission_denied',
+  'not_found',
+  'conflict',
+  'precondition_failed',
+  'payload_too_large',
+  'unsupported_media_type',
+  'resource_exhausted',
+  'unavailable',
+  'internal',
+] as const;
+export type ErrorKind = (typeof ERROR_KINDS)[number];
+
+interface ErrorSpec {
+  readonly title: string;
+  readonly kind: ErrorKind;
+  readonly status: number;
+}
+
+/** The catalogue of error codes: `<module>.<reason>`. `docs/errors.md` lists every one (a test keeps them in step). */
+export const ERROR_CATALOGUE = {
+  'request.malformed_json': {
+    title: 'The request body is not valid JSON',
+    kind: 'invalid_argument',
+    status: 400,
+  },
+  'request.invalid_parameter': {
+    title: 'A query or path parameter is not valid',
+    kind: 'invalid_argument',
+    status: 400,
+  },
+  'request.validation_failed': {
+    title: 'The request body does not match the schema',
+    kind: 'invalid_argument',
+    status: 422,
+  },
+  'request.body_too_large': {
+    title: 'The request body exceeds the size limit',
+    kind: 'payload_too_large',
+    status: 413,
+  },
+  'request.unsupported_media_type': {
+    title: 'The request content type is not supported',
+    kind: 'unsupported_media_type',
+    status: 415,
+  },
+  'request.not_found': { title: 'No such route', kind: 'not_found', status: 404 },
+  'request.method_not_allowed': {
+    title: 'The method is not allowed on this resource',
+    kind: 'invalid_argument',
+    status: 405,
+  },
+  'request.invalid_cursor': {
+    title: 'The paging cursor is not valid',
+    kind: 'invalid_argument',
+    status: 400,
+  },
+  'request.precondition_failed': {
+    title: 'The resource has changed since the given version (If-Match)',
+    kind: 'precondition_failed',
+    status: 412,
+  },
+  'auth.unauthenticated': {
+    title: 'A valid API token is required',
+    kind: 'unauthenticated',
+    status: 401,
+  },
+  'auth.forbidden': {
+    title: 'The token may not perform this action',
+    kind: 'permission_denied',
+    status: 403,
+  },
+  'auth.tenant_required': {
+    title:
+      'This route acts on one tenant: use a tenant token, or name the tenant with the Roster-Tenant header',
+    kind: 'permission_denied',
+    status: 403,
+  },
+  'tenants.not_found': { title: 'Tenant not found', kind: 'not_found', status: 404 },
+  'tenants.name_taken': { title: 'A tenant with this name exists', kind: 'conflict', status: 409 },
+  'tokens.not_found': { title: 'Token not found', kind: 'not_found', status: 404 },
+  'tokens.invalid_expiry': {
+    title: 'The expiry time must be in the future',
+    kind: 'invalid_argument',
+    status: 422,
+  },
+  'identity.user_not_found': { title: 'User not found', kind: 'not_found', status: 404 },
+  'identity.group_not_found': { title: 'Group not found', kind: 'not_found', status: 404 },
+  'identity.member_not_found': {
+    title: 'The user is not a member of the group',
+    kind: 'not_found',
+    status: 404,
+  },
+  'identity.user_name_taken': { title: 'The userName is already in use', kind: 'conflict', status: 409 },
+  'identity.email_taken': {
+    title: 'An e-mail address is already in use by another user',
+    kind: 'conflict',
+    status: 409,
+  },
+  'identity.external_id_taken': { title: 'The externalId is already in use', kind: 'conflict', status: 409 },
+  'identity.group_name_taken': {
+    title: 'A group with this displayName exists',
+    kind: 'conflict',
+    status: 409,
+  },
+  'identity.invalid_manager': {
+    title: 'The manager must be another existing user of the same tenant',
+    kind: 'invalid_argument',
+    status: 422,
+  },
+  'identity.invalid_member': {
+    title: 'The member must be an existing user of the same tenant',
+    kind: 'invalid_argument',
+    status: 422,
+  },
+  'identity.inconsistent_status': {
+    title: 'active and status disagree',
+    kind: 'invalid_argument',
+    status: 422,
+  },
+  'crypto.integrity': {
+    title: 'Stored ciphertext failed its integrity check',
+    kind: 'internal',
+    status: 500,
+  },
+  'store.conflict': {
+    title: 'The change conflicts with a concurrent change; retry',
+    kind: 'conflict',
+    status: 409,
+  },
+  'store.unavailable': { title: 'The database is not reachable', kind: 'unavailable', status: 503 },
+  'server.shutting_down': { title: 'The server is shutting down', kind: 'unavailable', status: 503 },
+  'server.internal': { title: 'Internal server error', kind: 'internal', status: 500 },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** A pointer-level detail: which field was wrong and why. Never carries the rejected value (it may be PII). */
+export interface FieldError {
+  readonly pointer: string;
+  readonly detail: string;
+}
+
+export class RosterError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+  readonly status: number;
+  readonly detail: string | undefined;
+  readonly errors: readonly FieldError[] | undefined;
+
+  constructor(code: ErrorCode, options: { detail?: string; errors?: FieldError[]; cause?: unknown } = {}) {
+    const spec: ErrorSpec = ERROR_CATALOGUE[code];
+    super(options.detail ?? spec.title, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RosterError';
+    this.code = code;
+    this.kind = spec.kind;
+    this.status = spec.status;
+    this.detail = options.detail;
+    this.errors = options.errors;
+  }
+
+  get title(): string {
+    return ERROR_CATALOGUE[this.code].title;
+  }
+}
+
+export function isRosterError(err: unknown): err is RosterError {
+  return err instanceof RosterError;
+}
+
+/** The stable problem `type` URI of a code (RFC 9457 §3.1.1). */
+export function problemType(code: ErrorCode): string {
+  return `urn:roster:problem:${code}`;
+}

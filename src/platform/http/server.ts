@@ -1,0 +1,219 @@
+import helmet from '@fastify/helmet';
+import { Ajv } from 'ajv';
+import formatsPlugin from 'ajv-formats';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import type { Logger } from 'pino';
+import type { Actor, Context, TenantContext } from '../context.js';
+import { RosterError } from '../errors.js';
+import { newId } from '../ids.js';
+import { registerJsonParsers } from './body.js';
+import { sendProblem, toRosterError } from './problem.js';
+
+/**
+ * Who may call a route:
+ * - `public`: anybody (health probes only);
+ * - `any`: any valid token;
+ * - `platform`: a platform-wide token;
+ * - `tenant`: a tenant token, or a platform token that names the tenant in the `Roster-Tenant` header;
+ * - `scoped`: as `tenant` when a tenant is in play, else the platform scope.
+ */
+export type AuthMode = 'public' | 'any' | 'platform' | 'tenant' | 'scoped';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    actor: Actor | null;
+    /** The tenant the request acts on, resolved by the auth hook (null: platform scope). */
+    tenantScope: string | null;
+  }
+  interface FastifyContextConfig {
+    auth?: AuthMode;
+  }
+  interface FastifyInstance {
+    /** Every route registered, with its auth mode: the table that authorisation tests are generated from. */
+    routeTable: RouteEntry[];
+  }
+}
+
+export interface RouteEntry {
+  readonly method: string;
+  readonly url: string;
+  readonly auth: AuthMode;
+}
+
+export interface HttpDeps {
+  readonly logger: Logger;
+  readonly bodyLimit: number;
+  /** Resolves a presented bearer secret to an actor, or null. */
+  readonly authenticate: (secret: string) => Promise<Actor | null>;
+  /** True when the tenant exists (for platform tokens naming a tenant). */
+  readonly tenantExists: (id: string) => Promise<boolean>;
+}
+
+export const JSON_MEDIA_TYPES = [
+  'application/json',
+  'application/merge-patch+json',
+  'application/scim+json',
+] as const;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const TENANT_HEADER = 'roster-tenant';
+
+/**
+ * The HTTP edge shared by every module: strict JSON parsing, schema validation (bodies never coerced,
+ * query strings coerced), request ids, bearer-token authentication and tenant resolution, problem+json
+ * errors, security headers. Modules add their routes as plugins.
+ */
+export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimit,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : newId();
+    },
+    requestIdHeader: false,
+    // Fastify's own request lines log the URL with its query string, which may carry PII; ours below do not.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  const bodyAjv = new Ajv({
+    allErrors: true,
+    coerceTypes: false,
+    useDefaults: false,
+    removeAdditional: false,
+    strict: false,
+  });
+  const queryAjv = new Ajv({
+    allErrors: true,
+    coerceTypes: 'array',
+    useDefaults: true,
+    removeAdditional: false,
+    strict: false,
+  });
+  // ajv-formats is CommonJS: its default export arrives as the module object under NodeNext.
+  const addFormats = (formatsPlugin as unknown as { default: (a: Ajv) => void }).default ?? formatsPlugin;
+  addFormats(bodyAjv);
+  addFormats(queryAjv);
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema),
+  );
+
+  registerJsonParsers(app, JSON_MEDIA_TYPES);
+  await app.register(helmet, { global: true });
+
+  const routeTable: RouteEntry[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method === 'HEAD') continue;
+      routeTable.push({
+        method,
+        url: route.url,
+        auth: (route.config as { auth?: AuthMode } | undefined)?.auth ?? 'any',
+      });
+    }
+  });
+
+  app.decorateRequest('actor', null);
+  app.decorateRequest('tenantScope', null);
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+    request.log.debug({ method: request.method, route: request.routeOptions.url }, 'request');
+    const mode: AuthMode = request.routeOptions.config?.auth ?? 'any';
+    if (mode === 'public') return;
+    const actor = await authenticateRequest(request, deps);
+    request.actor = actor;
+    request.tenantScope = await resolveScope(request, actor, mode, deps);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    // Path only: query strings may carry PII (e.g. ?email=). Bodies are never logged.
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+        actor: request.actor?.id,
+      },
+      'request completed',
+    );
+  });
+
+  app.setErrorHandler(async (err, request, reply) => {
+    const rosterError = toRosterError(err);
+    if (rosterError.status >= 500) request.log.error({ err, code: rosterError.code }, 'request failed');
+    if (rosterError.code === 'auth.unauthenticated') void reply.header('www-authenticate', 'Bearer');
+    return sendProblem(request, reply, rosterError);
+  });
+
+  app.setNotFoundHandler(async (request, reply) =>
+    sendProblem(request, reply, new RosterError('request.not_found')),
+  );
+
+  return app;
+}
+
+async function authenticateRequest(request: FastifyRequest, deps: HttpDeps): Promise<Actor> {
+  const header = request.headers.authorization;
+  const match =
+    typeof header === 'string' ? /^Bearer[ ]+([A-Za-z0-9._~+/=-]{16,512})\s*$/i.exec(header) : null;
+  const actor = match?.[1] ? await deps.authenticate(match[1]) : null;
+  if (!actor) throw new RosterError('auth.unauthenticated');
+  return actor;
+}
+
+async function resolveScope(
+  request: FastifyRequest,
+  actor: Actor,
+  mode: AuthMode,
+  deps: HttpDeps,
+): Promise<string | null> {
+  if (mode === 'any') return actor.tenantId;
+  if (mode === 'platform') {
+    if (actor.tenantId !== null)
+      throw new RosterError('auth.forbidden', { detail: 'This route needs a platform token' });
+    return null;
+  }
+  if (actor.tenantId !== null) return actor.tenantId;
+  const named = request.headers[TENANT_HEADER];
+  if (typeof named === 'string' && named !== '') {
+    if (!(await deps.tenantExists(named))) throw new RosterError('tenants.not_found');
+    return named;
+  }
+  if (mode === 'scoped') return null;
+  throw new RosterError('auth.tenant_required');
+}
+
+/** The use-case context of a request. */
+export function contextOf(request: FastifyRequest): Context {
+  if (!request.actor) throw new RosterError('auth.unauthenticated');
+  return { actor: request.actor, requestId: request.id };
+}
+
+/** The use-case context of a request on a `tenant` route. */
+export function tenantContextOf(request: FastifyRequest): TenantContext {
+  if (request.tenantScope === null) throw new RosterError('auth.tenant_required');
+  return { ...contextOf(request), tenantId: request.tenantScope };
+}
+
+/** The `If-Match` header, when given. */
+export function ifMatchOf(request: FastifyRequest): string | undefined {
+  const v = request.headers['if-match'];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function sendNoContent(reply: FastifyReply): FastifyReply {
+  return reply.code(204).send();
+}

@@ -1,0 +1,27 @@
+import type { FastifyInstance } from 'fastify';
+import { type Db, pingDatabase } from '../db/index.js';
+import { RosterError } from '../errors.js';
+
+/** Probes: /healthz (the process serves) and /readyz (the database answers). Both without a token. */
+export async function systemRoutes(app: FastifyInstance, deps: { db: Db }): Promise<void> {
+  const probe = { type: 'object', properties: { status: { type: 'string' } } } as const;
+  app.get(
+    '/healthz',
+    { config: { auth: 'public' }, schema: { tags: ['operations'], response: { 200: probe } } },
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/readyz',
+    {
+      config: { auth: 'public' },
+      schema: { tags: ['operations'], response: { 200: probe, 503: { $ref: 'Problem#' } } },
+    },
+    async () => {
+      if (!(await pingDatabase(deps.db))) throw new RosterError('store.unavailable');
+      return { status: 'ready' };
+    },
+  );
+  app.get('/api/v1/openapi.json', { config: { auth: 'any' }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
+}

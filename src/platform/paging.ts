@@ -1,0 +1,58 @@
+import { RosterError } from './errors.js';
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 200;
+
+/** One page of a list answer: `nextCursor` is absent on the last page. */
+export interface Page<T> {
+  items: T[];
+  nextCursor?: string;
+}
+
+/** Opaque cursor: base64url of the last key seen. Tampered or foreign cursors are rejected with 400. */
+export function encodeCursor(key: string | number): string {
+  return Buffer.from(JSON.stringify({ k: key }), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  const k = parseCursor(cursor);
+  if (typeof k !== 'string') throw new RosterError('request.invalid_cursor');
+  return k;
+}
+
+export function decodeSeqCursor(cursor: string | undefined): number {
+  if (cursor === undefined || cursor === '') return 0;
+  const k = parseCursor(cursor);
+  if (typeof k !== 'number' || !Number.isSafeInteger(k) || k < 0)
+    throw new RosterError('request.invalid_cursor');
+  return k;
+}
+
+function parseCursor(cursor: string): unknown {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: unknown };
+    return parsed?.k;
+  } catch {
+    throw new RosterError('request.invalid_cursor');
+  }
+}
+
+/**
+ * Builds a page from up to `limit + 1` rows fetched in key order: the extra row only says another page
+ * exists.
+ */
+export function pageOf<R, T>(
+  rows: R[],
+  limit: number,
+  keyOf: (r: R) => string | number,
+  map: (r: R) => T,
+): Page<T> {
+  const more = rows.length > limit;
+  const kept = more ? rows.slice(0, limit) : rows;
+  const last = kept[kept.length - 1];
+  return {
+    items: kept.map(map),
+    ...(more && last !== undefined ? { nextCursor: encodeCursor(keyOf(last)) } : {}),
+  };
+}
