@@ -109,10 +109,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           typeof json.$id === 'string' ? json.$id : `def-${i}`,
       },
     });
-    await http.register(async (app) => systemRoutes(app, { db }));
-    await http.register(async (app) => identityRoutes(app, services));
-    await http.register(async (app) => accessRoutes(app, services));
-    await http.register(async (app) => auditRoutes(app, { audit: services.audit, db }));
+    systemRoutes(http, { db });
+    identityRoutes(http, services);
+    accessRoutes(http, services);
+    auditRoutes(http, { audit: services.audit, db });
     await http.ready();
     let closed: Promise<void> | undefined;
     return {

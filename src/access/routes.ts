@@ -12,7 +12,7 @@ const writeErrors = {
 };
 
 /** API tokens under /api/v1/tokens (platform tokens until roles gain meaning). */
-export async function accessRoutes(app: FastifyInstance, s: { tokens: TokenService }): Promise<void> {
+export function accessRoutes(app: FastifyInstance, s: { tokens: TokenService }): void {
   app.addSchema(tokenResponse);
 
   app.post<{ Body: { tenantId?: string | null; name: string; roles?: string[]; expiresAt?: string | null } }>(

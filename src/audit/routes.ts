@@ -21,7 +21,7 @@ const entrySchema = {
 } as const;
 
 /** The audit trail under /api/v1/audit: a tenant's entries, or the platform's for platform tokens. */
-export async function auditRoutes(app: FastifyInstance, s: { audit: AuditLog; db: Db }): Promise<void> {
+export function auditRoutes(app: FastifyInstance, s: { audit: AuditLog; db: Db }): void {
   app.addSchema(entrySchema);
   app.get<{ Querystring: { limit: number; cursor?: string } }>(
     '/api/v1/audit/entries',

@@ -44,7 +44,7 @@ function withEtag(reply: FastifyReply, version: number): FastifyReply {
 }
 
 /** Tenants (platform), users and groups (tenant) under /api/v1. */
-export async function identityRoutes(app: FastifyInstance, s: IdentityServices): Promise<void> {
+export function identityRoutes(app: FastifyInstance, s: IdentityServices): void {
   app.addSchema(userResponse);
   app.addSchema(groupResponse);
   app.addSchema(tenantResponse);

@@ -3,7 +3,7 @@ import { type Db, pingDatabase } from '../db/index.js';
 import { RosterError } from '../errors.js';
 
 /** Probes: /healthz (the process serves) and /readyz (the database answers). Both without a token. */
-export async function systemRoutes(app: FastifyInstance, deps: { db: Db }): Promise<void> {
+export function systemRoutes(app: FastifyInstance, deps: { db: Db }): void {
   const probe = { type: 'object', properties: { status: { type: 'string' } } } as const;
   app.get(
     '/healthz',
