@@ -9,15 +9,22 @@ import { loadLocalKeyFile } from './crypto/local-kek.js';
 import { Keyring } from './crypto/service.js';
 import { identityRoutes } from './identity/routes.js';
 import { GroupService, TenantService, UserService } from './identity/service.js';
+import { licenseRoutes } from './licenses/routes.js';
+import { LicenseService } from './licenses/service.js';
+import { lifecycleRoutes } from './lifecycle/routes.js';
+import { LifecycleService } from './lifecycle/service.js';
 import type { Clock } from './platform/clock.js';
 import { systemClock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
+import { GroupCommitter } from './platform/db/group-commit.js';
 import { type Db, openDatabase } from './platform/db/index.js';
 import { migrateToLatest } from './platform/db/migrations.js';
+import { MemoryRateLimiter } from './platform/http/rate-limit.js';
 import { problemSchema } from './platform/http/schemas.js';
 import { createHttpServer } from './platform/http/server.js';
 import { systemRoutes } from './platform/http/system-routes.js';
 import { createLogger } from './platform/logging.js';
+import { Metrics } from './platform/metrics.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -28,6 +35,10 @@ export interface Services {
   readonly users: UserService;
   readonly groups: GroupService;
   readonly tokens: TokenService;
+  readonly licenses: LicenseService;
+  readonly lifecycle: LifecycleService;
+  readonly committer: GroupCommitter;
+  readonly metrics: Metrics;
 }
 
 export interface App {
@@ -53,6 +64,7 @@ export function buildServices(
   config: Config,
   db: Db,
   clock: Clock = systemClock,
+  metrics: Metrics = new Metrics({ defaultMetrics: false }),
 ): { services: Services; keyFileCreated: boolean } {
   const { provider, created } = loadLocalKeyFile(config.keyFile);
   const keys = new Keyring({ provider, clock });
@@ -62,7 +74,14 @@ export function buildServices(
   const users = new UserService(deps);
   const groups = new GroupService(deps);
   const tokens = new TokenService({ db, clock, audit, tenants, adminToken: config.adminToken });
-  return { services: { keys, audit, tenants, users, groups, tokens }, keyFileCreated: created };
+  const licenses = new LicenseService({ db, clock, audit, users });
+  users.onChange((tx, ctx, before, after) => licenses.onUserChanged(tx, ctx, before, after));
+  const committer = new GroupCommitter(db, { onBatch: (stats) => metrics.recordBatch(stats) });
+  const lifecycle = new LifecycleService({ db, clock, audit, keys, users, licenses, committer, metrics });
+  return {
+    services: { keys, audit, tenants, users, groups, tokens, licenses, lifecycle, committer, metrics },
+    keyFileCreated: created,
+  };
 }
 
 /**
@@ -74,10 +93,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const db = options.db ?? (await openDatabase(config.databaseUrl));
   try {
     await migrateToLatest(db);
-    const { services, keyFileCreated } = buildServices(config, db, options.clock);
+    const metrics = new Metrics();
+    const { services, keyFileCreated } = buildServices(config, db, options.clock, metrics);
     const http = await createHttpServer({
       logger,
       bodyLimit: config.bodyLimit,
+      rateLimits: { tenant: config.rateLimitTenant, global: config.rateLimitGlobal },
+      limiter: new MemoryRateLimiter(),
+      metrics,
       authenticate: (secret) => services.tokens.authenticate(secret),
       tenantExists: async (id) => {
         try {
@@ -109,11 +132,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           typeof json.$id === 'string' ? json.$id : `def-${i}`,
       },
     });
-    systemRoutes(http, { db });
+    systemRoutes(http, { db, metrics });
     identityRoutes(http, services);
     accessRoutes(http, services);
     auditRoutes(http, { audit: services.audit, db });
+    licenseRoutes(http, services);
+    lifecycleRoutes(http, services);
     await http.ready();
+    // Expired idempotency keys are purged hourly (they are kept 25 h, the contract promises 24 h).
+    const purge = setInterval(() => {
+      services.lifecycle
+        .purgeExpiredKeys()
+        .catch((err: unknown) => logger.warn({ err }, 'idempotency purge failed'));
+    }, 60 * 60_000);
+    purge.unref();
     let closed: Promise<void> | undefined;
     return {
       http,
@@ -123,7 +155,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       keyFileCreated,
       close() {
         closed ??= (async () => {
+          clearInterval(purge);
           await http.close();
+          await services.committer.close();
           await services.tokens.flush();
           services.keys.clear();
           if (!options.db) await db.close();

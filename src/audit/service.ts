@@ -47,7 +47,8 @@ export class AuditLog {
     tenantId: string | null,
     page: { afterSeq: number; limit: number },
   ): Promise<{ items: AuditEntry[]; last: number | undefined }> {
-    const items = await listEntries(q, { tenantId }, page);
-    return { items, last: items.length === page.limit ? items[items.length - 1]?.seq : undefined };
+    const rows = await listEntries(q, { tenantId }, { afterSeq: page.afterSeq, limit: page.limit + 1 });
+    const items = rows.slice(0, page.limit);
+    return { items, last: rows.length > page.limit ? items[items.length - 1]?.seq : undefined };
   }
 }

@@ -145,14 +145,4 @@ export function distinctEmails(emails: readonly MultiValue[]): string[] {
   return [...new Set(emails.map((e) => e.value.normalize('NFC').toLowerCase()))];
 }
 
-/** Parses an `If-Match` header value against a version: `*`, `"3"`, `W/"3"`, or a list of them. */
-export function matchesVersion(ifMatch: string, version: number): boolean {
-  return ifMatch
-    .split(',')
-    .map((t) => t.trim())
-    .some((t) => t === '*' || t.replace(/^W\//, '') === `"${version}"`);
-}
-
-export function etagOf(version: number): string {
-  return `W/"${version}"`;
-}
+export { etagOf, matchesVersion } from '../platform/etag.js';

@@ -115,11 +115,23 @@ export interface UserQuery {
   externalId?: string;
 }
 
+/**
+ * Called in the transaction of every change to a user: `after` is null when the user is being deleted.
+ * Other modules (licenses) follow users through this without identity knowing them.
+ */
+export type UserChangeHook = (tx: Tx, ctx: TenantContext, before: User, after: User | null) => Promise<void>;
+
 /** Users of a tenant: PII sealed at rest, userName and e-mails unique per tenant through blind indexes. */
 export class UserService {
   readonly #d: Deps;
+  readonly #hooks: UserChangeHook[] = [];
   constructor(deps: Deps) {
     this.#d = deps;
+  }
+
+  /** Registers a hook run inside the transaction of every update and deletion of a user. */
+  onChange(hook: UserChangeHook): void {
+    this.#hooks.push(hook);
   }
 
   /**
@@ -185,39 +197,39 @@ export class UserService {
    * @throws identity.user_not_found, request.precondition_failed, and the create errors
    */
   async update(ctx: TenantContext, id: string, patch: UserInput, ifMatch?: string): Promise<User> {
-    return transact(
-      this.#d.db,
-      async (tx) => {
-        const before = await this.#load(tx, ctx, id, true);
-        checkIfMatch(ifMatch, before.version);
-        const merged = mergePatch(writableView(before), withoutActive(patch)) as UserInput;
-        const after = buildUser(
-          { ...before, version: before.version + 1, updatedAt: isoTime(this.#d.clock) },
-          {
-            ...merged,
-            active: patch.active ?? null,
-            status: patch.status === undefined ? before.status : patch.status,
-          },
-          before.status,
-        );
-        await this.#checkManager(tx, after);
-        const key = await this.#d.keys.tenantKey(tx, ctx.tenantId);
-        if (!(await store.updateUser(tx, encodeUser(key, after), before.version, emailIndexes(key, after)))) {
-          throw new RosterError('store.conflict');
-        }
-        await this.#d.audit.record(tx, ctx, ctx.tenantId, [
-          {
-            action: 'user.updated',
-            targetType: 'user',
-            targetId: id,
-            before: auditUser(before),
-            after: auditUser(after),
-          },
-        ]);
-        return after;
+    return transact(this.#d.db, (tx) => this.updateIn(tx, ctx, id, patch, ifMatch), USER_UNIQUES);
+  }
+
+  /** `update` inside the caller's transaction. */
+  async updateIn(tx: Tx, ctx: TenantContext, id: string, patch: UserInput, ifMatch?: string): Promise<User> {
+    const before = await this.#load(tx, ctx, id, true);
+    checkIfMatch(ifMatch, before.version);
+    const merged = mergePatch(writableView(before), withoutActive(patch)) as UserInput;
+    const after = buildUser(
+      { ...before, version: before.version + 1, updatedAt: isoTime(this.#d.clock) },
+      {
+        ...merged,
+        active: patch.active ?? null,
+        status: patch.status ?? null,
       },
-      USER_UNIQUES,
+      before.status,
     );
+    await this.#checkManager(tx, after);
+    const key = await this.#d.keys.tenantKey(tx, ctx.tenantId);
+    if (!(await store.updateUser(tx, encodeUser(key, after), before.version, emailIndexes(key, after)))) {
+      throw new RosterError('store.conflict');
+    }
+    for (const hook of this.#hooks) await hook(tx, ctx, before, after);
+    await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+      {
+        action: 'user.updated',
+        targetType: 'user',
+        targetId: id,
+        before: auditUser(before),
+        after: auditUser(after),
+      },
+    ]);
+    return after;
   }
 
   /**
@@ -231,6 +243,7 @@ export class UserService {
       const groups = await store.groupIdsOfUser(tx, ctx.tenantId, id);
       const at = isoTime(this.#d.clock);
       for (const g of groups) await store.touchGroup(tx, ctx.tenantId, g, at);
+      for (const hook of this.#hooks) await hook(tx, ctx, before, null);
       const reports = await store.clearManager(tx, ctx.tenantId, id, at);
       await store.deleteUser(tx, ctx.tenantId, id);
       await this.#d.audit.record(tx, ctx, ctx.tenantId, [

@@ -15,6 +15,8 @@ export interface Config {
   readonly redisUrl: string | undefined;
   readonly logLevel: LogLevel;
   readonly bodyLimit: number;
+  readonly rateLimitTenant: number;
+  readonly rateLimitGlobal: number;
 }
 
 export class ConfigError extends Error {
@@ -185,7 +187,33 @@ export const SETTINGS = [
       return bytes;
     },
   }),
+  setting({
+    key: 'rateLimitTenant',
+    env: 'ROSTER_RATE_LIMIT_TENANT',
+    flag: 'rate-limit-tenant',
+    secret: false,
+    description: 'Requests per second per tenant (0: no limit); over it, 429 with Retry-After',
+    defaultText: '50',
+    parse: (raw, env) => parseRate(raw, env, 50),
+  }),
+  setting({
+    key: 'rateLimitGlobal',
+    env: 'ROSTER_RATE_LIMIT_GLOBAL',
+    flag: 'rate-limit-global',
+    secret: false,
+    description: 'Requests per second for the whole node, all tenants together (0: no limit)',
+    defaultText: '250',
+    parse: (raw, env) => parseRate(raw, env, 250),
+  }),
 ] as const;
+
+function parseRate(raw: string | undefined, env: string, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || Number(raw) > 1_000_000) {
+    throw new ConfigError(env, 'must be a number of requests per second from 0 (off) to 1000000');
+  }
+  return Number(raw);
+}
 
 export type ConfigSource = Readonly<Record<string, string | undefined>>;
 

@@ -126,6 +126,58 @@ export const ERROR_CATALOGUE = {
     kind: 'invalid_argument',
     status: 422,
   },
+  'licenses.sku_taken': { title: 'A product with this SKU exists', kind: 'conflict', status: 409 },
+  'licenses.pool_name_taken': {
+    title: 'The product has a pool with this name',
+    kind: 'conflict',
+    status: 409,
+  },
+  'licenses.unknown_product': {
+    title: 'No product of this tenant has that SKU',
+    kind: 'invalid_argument',
+    status: 422,
+  },
+  'licenses.pool_not_found': { title: 'Pool not found', kind: 'not_found', status: 404 },
+  'licenses.capacity_below_used': {
+    title: 'The capacity would be below the seats in use; release seats first',
+    kind: 'conflict',
+    status: 409,
+  },
+  'licenses.pool_in_use': {
+    title: 'The pool still holds seats; release them first',
+    kind: 'conflict',
+    status: 409,
+  },
+  'licenses.already_assigned': {
+    title: 'The user already has an assignment of this product',
+    kind: 'conflict',
+    status: 409,
+  },
+  'licenses.user_inactive': {
+    title: 'Only active users can be given seats',
+    kind: 'conflict',
+    status: 409,
+  },
+  'licenses.assignment_not_found': {
+    title: 'The user has no assignment of this product',
+    kind: 'not_found',
+    status: 404,
+  },
+  'idempotency.key_required': {
+    title: 'This request needs an Idempotency-Key header (1-255 printable ASCII characters)',
+    kind: 'invalid_argument',
+    status: 400,
+  },
+  'idempotency.key_reused': {
+    title: 'The Idempotency-Key was already used with a different request body',
+    kind: 'invalid_argument',
+    status: 422,
+  },
+  'request.rate_limited': {
+    title: 'Too many requests; retry after the time given in Retry-After',
+    kind: 'resource_exhausted',
+    status: 429,
+  },
   'crypto.integrity': {
     title: 'Stored ciphertext failed its integrity check',
     kind: 'internal',

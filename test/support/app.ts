@@ -90,6 +90,9 @@ export function useTestApp(kind: StoreKind, env: Record<string, string> = {}): (
       ROSTER_KEY_FILE: join(store.dir, 'roster.key'),
       ROSTER_ADMIN_TOKEN: ADMIN_TOKEN,
       ROSTER_LOG_LEVEL: 'silent',
+      // Tests drive many requests quickly; the throttling tests turn the limits on themselves.
+      ROSTER_RATE_LIMIT_TENANT: '0',
+      ROSTER_RATE_LIMIT_GLOBAL: '0',
       ...env,
     });
     const app = await buildApp(config, { logger: createLogger('silent') });

@@ -11,6 +11,10 @@ const UNIQUE_INDEXES: Record<string, string> = {
   user_emails_pk: 'user_emails.tenant_id, user_emails.email_bidx',
   groups_name_uq: 'groups.tenant_id, groups.name_key',
   groups_external_id_uq: 'groups.tenant_id, groups.external_id',
+  products_sku_uq: 'products.tenant_id, products.sku_key',
+  pools_name_uq: 'pools.tenant_id, pools.product_id, pools.name_key',
+  assignments_user_product_uq: 'assignments.tenant_id, assignments.user_id, assignments.product_id',
+  idempotency_keys_pk: 'idempotency_keys.tenant_id, idempotency_keys.key',
 };
 
 interface DriverError {

@@ -14,6 +14,8 @@ export interface Db {
   readonly dialect: Dialect;
   /** Where the data lives, with any password removed (safe for logs). */
   readonly location: string;
+  /** The PostgreSQL schema Roster's tables live in, when one was named (`?schema=`). */
+  readonly schema?: string;
   close(): Promise<void>;
 }
 
@@ -72,6 +74,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Db> {
   return {
     kysely,
     dialect: 'postgres',
+    ...(schema ? { schema } : {}),
     location: `${parsed.protocol}//${parsed.host}${parsed.pathname}${schema ? ` (schema ${schema})` : ''}`,
     close: () => kysely.destroy(),
   };

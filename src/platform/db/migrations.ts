@@ -156,6 +156,101 @@ const MIGRATIONS: Record<string, Up> = {
       .columns(['tenant_id', 'seq'])
       .execute();
   },
+  '0002_licenses': async (db, dialect) => {
+    const binary = dialect === 'postgres' ? 'bytea' : 'blob';
+    await db.schema
+      .createTable('products')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+      .addColumn('sku', 'text', (c) => c.notNull())
+      .addColumn('sku_key', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('waitlist_seq', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('products_sku_uq')
+      .on('products')
+      .columns(['tenant_id', 'sku_key'])
+      .unique()
+      .execute();
+
+    await db.schema
+      .createTable('pools')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+      .addColumn('product_id', 'text', (c) => c.notNull().references('products.id'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('name_key', 'text', (c) => c.notNull())
+      .addColumn('capacity', 'integer', (c) => c.notNull())
+      .addColumn('used', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('site', 'text')
+      .addColumn('country', 'text')
+      .addColumn('priority', 'integer', (c) => c.notNull())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      // The last line of defence of invariant 1: the database itself refuses an oversubscribed pool.
+      .addCheckConstraint('pools_used_within_capacity', sql`used >= 0 and used <= capacity`)
+      .execute();
+    await db.schema
+      .createIndex('pools_name_uq')
+      .on('pools')
+      .columns(['tenant_id', 'product_id', 'name_key'])
+      .unique()
+      .execute();
+    await db.schema.createIndex('pools_tenant').on('pools').columns(['tenant_id', 'id']).execute();
+
+    await db.schema
+      .createTable('assignments')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+      .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+      .addColumn('product_id', 'text', (c) => c.notNull().references('products.id'))
+      .addColumn('pool_id', 'text', (c) => c.references('pools.id'))
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('source', 'text', (c) => c.notNull())
+      .addColumn('waitlist_position', 'integer')
+      .addColumn('user_site', 'text')
+      .addColumn('user_country', 'text')
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addCheckConstraint(
+        'assignments_state_shape',
+        sql`(state = 'active' and pool_id is not null and waitlist_position is null) or (state = 'waitlisted' and pool_id is null and waitlist_position is not null)`,
+      )
+      .execute();
+    // Invariant 2: at most one assignment (so at most one active seat) per user and product.
+    await db.schema
+      .createIndex('assignments_user_product_uq')
+      .on('assignments')
+      .columns(['tenant_id', 'user_id', 'product_id'])
+      .unique()
+      .execute();
+    await db.schema
+      .createIndex('assignments_waitlist')
+      .on('assignments')
+      .columns(['tenant_id', 'product_id', 'state', 'waitlist_position'])
+      .execute();
+    await db.schema.createIndex('assignments_pool').on('assignments').columns(['pool_id']).execute();
+
+    await db.schema
+      .createTable('idempotency_keys')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('request_hash', 'text', (c) => c.notNull())
+      .addColumn('status', 'integer', (c) => c.notNull())
+      .addColumn('response_enc', sql.raw(binary), (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('idempotency_keys_pk', ['tenant_id', 'key'])
+      .execute();
+    await db.schema
+      .createIndex('idempotency_keys_expiry')
+      .on('idempotency_keys')
+      .column('expires_at')
+      .execute();
+  },
 };
 
 function provider(dialect: Dialect): MigrationProvider {
@@ -177,7 +272,12 @@ export interface MigrationReport {
  * @throws Error when a migration fails; nothing of that migration stays applied.
  */
 export async function migrateToLatest(db: Db): Promise<MigrationReport> {
-  const migrator = new Migrator({ db: db.kysely, provider: provider(db.dialect) });
+  const migrator = new Migrator({
+    db: db.kysely,
+    provider: provider(db.dialect),
+    // Without it Kysely looks for its bookkeeping tables in every schema and may find another one's.
+    ...(db.schema ? { migrationTableSchema: db.schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };

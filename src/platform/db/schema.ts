@@ -14,6 +14,61 @@ export interface Database {
   groups: GroupsTable;
   group_members: GroupMembersTable;
   audit_entries: AuditEntriesTable;
+  products: ProductsTable;
+  pools: PoolsTable;
+  assignments: AssignmentsTable;
+  idempotency_keys: IdempotencyKeysTable;
+}
+
+export interface ProductsTable {
+  id: string;
+  tenant_id: string;
+  sku: string;
+  sku_key: string;
+  name: string;
+  waitlist_seq: number;
+  created_at: string;
+}
+
+export interface PoolsTable {
+  id: string;
+  tenant_id: string;
+  product_id: string;
+  name: string;
+  name_key: string;
+  capacity: number;
+  used: number;
+  site: string | null;
+  country: string | null;
+  priority: number;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AssignmentsTable {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  product_id: string;
+  pool_id: string | null;
+  state: string;
+  source: string;
+  waitlist_position: number | null;
+  user_site: string | null;
+  user_country: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface IdempotencyKeysTable {
+  tenant_id: string;
+  key: string;
+  request_hash: string;
+  status: number;
+  response_enc: Buffer;
+  created_at: string;
+  expires_at: string;
 }
 
 export interface TenantsTable {

@@ -15,8 +15,13 @@ export async function transact<T>(
   try {
     return await db.kysely.transaction().execute(fn);
   } catch (err) {
-    const index = violatedUniqueIndex(err);
-    if (index !== undefined) throw new RosterError(uniques[index] ?? 'store.conflict', { cause: err });
-    throw mapDriverError(err);
+    throw mapStoreError(err, uniques);
   }
+}
+
+/** A driver error as the caller should see it: unique violations by index name, then connection errors. */
+export function mapStoreError(err: unknown, uniques: Readonly<Record<string, ErrorCode>> = {}): unknown {
+  const index = violatedUniqueIndex(err);
+  if (index !== undefined) return new RosterError(uniques[index] ?? 'store.conflict', { cause: err });
+  return mapDriverError(err);
 }

@@ -12,8 +12,10 @@ import type { Logger } from 'pino';
 import type { Actor, Context, TenantContext } from '../context.js';
 import { RosterError } from '../errors.js';
 import { newId } from '../ids.js';
+import type { Metrics } from '../metrics.js';
 import { registerJsonParsers } from './body.js';
 import { sendProblem, toRosterError } from './problem.js';
+import type { RateLimiter } from './rate-limit.js';
 
 /**
  * Who may call a route:
@@ -53,6 +55,10 @@ export interface HttpDeps {
   readonly authenticate: (secret: string) => Promise<Actor | null>;
   /** True when the tenant exists (for platform tokens naming a tenant). */
   readonly tenantExists: (id: string) => Promise<boolean>;
+  /** Requests per second per tenant and per node (0: off), enforced here for every authenticated route. */
+  readonly rateLimits: { readonly tenant: number; readonly global: number };
+  readonly limiter: RateLimiter;
+  readonly metrics: Metrics;
 }
 
 export const JSON_MEDIA_TYPES = [
@@ -135,9 +141,18 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     const actor = await authenticateRequest(request, deps);
     request.actor = actor;
     request.tenantScope = await resolveScope(request, actor, mode, deps);
+    enforceRateLimits(request, reply, deps);
   });
 
   app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpDuration.observe(
+      {
+        route: request.routeOptions.url ?? 'unknown',
+        method: request.method,
+        status: `${Math.floor(reply.statusCode / 100)}xx`,
+      },
+      reply.elapsedTime / 1000,
+    );
     // Path only: query strings may carry PII (e.g. ?email=). Bodies are never logged.
     request.log.info(
       {
@@ -163,6 +178,23 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   );
 
   return app;
+}
+
+function enforceRateLimits(request: FastifyRequest, reply: FastifyReply, deps: HttpDeps): void {
+  const { tenant, global } = deps.rateLimits;
+  const checks: [string, string, number][] = [];
+  if (global > 0) checks.push(['global', 'global', global]);
+  if (tenant > 0) checks.push(['tenant', `tenant:${request.tenantScope ?? 'platform'}`, tenant]);
+  for (const [limit, key, rate] of checks) {
+    const verdict = deps.limiter.take(key, rate);
+    if (!verdict.allowed) {
+      deps.metrics.rateLimited.inc({ limit });
+      void reply.header('retry-after', String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
+      throw new RosterError('request.rate_limited', {
+        detail: `The ${limit} request rate limit is exceeded`,
+      });
+    }
+  }
 }
 
 async function authenticateRequest(request: FastifyRequest, deps: HttpDeps): Promise<Actor> {

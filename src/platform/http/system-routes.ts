@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { type Db, pingDatabase } from '../db/index.js';
 import { RosterError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
 
 /** Probes: /healthz (the process serves) and /readyz (the database answers). Both without a token. */
-export function systemRoutes(app: FastifyInstance, deps: { db: Db }): void {
+export function systemRoutes(app: FastifyInstance, deps: { db: Db; metrics: Metrics }): void {
   const probe = { type: 'object', properties: { status: { type: 'string' } } } as const;
   app.get(
     '/healthz',
@@ -23,5 +24,14 @@ export function systemRoutes(app: FastifyInstance, deps: { db: Db }): void {
   );
   app.get('/api/v1/openapi.json', { config: { auth: 'any' }, schema: { hide: true } }, async () =>
     app.swagger(),
+  );
+  app.get(
+    '/metrics',
+    {
+      config: { auth: 'platform' },
+      schema: { tags: ['operations'], description: 'Prometheus metrics (platform token)' },
+    },
+    async (_req, reply) =>
+      reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
   );
 }

@@ -1,0 +1,206 @@
+import type { FastifyInstance } from 'fastify';
+import { etagOf } from '../platform/etag.js';
+import { errorResponses, listOf } from '../platform/http/schemas.js';
+import { ifMatchOf, sendNoContent, tenantContextOf } from '../platform/http/server.js';
+import { presentAssignment, presentPool, presentProduct } from './present.js';
+import {
+  assignBody,
+  assignmentResponse,
+  idParams,
+  licenseParams,
+  pageQuery,
+  poolCreateBody,
+  poolListQuery,
+  poolPatchBody,
+  poolResponse,
+  productCreateBody,
+  productResponse,
+} from './schema.js';
+import type { LicenseService, PoolInput } from './service.js';
+
+type Paged = { limit: number; cursor?: string };
+const writeErrors = {
+  ...errorResponses,
+  409: { $ref: 'Problem#' },
+  412: { $ref: 'Problem#' },
+  413: { $ref: 'Problem#' },
+  415: { $ref: 'Problem#' },
+  422: { $ref: 'Problem#' },
+};
+
+/** Products, pools and a user's license assignments under /api/v1. */
+export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseService }): void {
+  app.addSchema(productResponse);
+  app.addSchema(poolResponse);
+  app.addSchema(assignmentResponse);
+  const tenant = { auth: 'tenant' as const };
+
+  app.post<{ Body: { sku: string; name: string } }>(
+    '/api/v1/products',
+    {
+      config: tenant,
+      schema: {
+        tags: ['licenses'],
+        body: productCreateBody,
+        response: { 201: { $ref: 'Product#' }, ...writeErrors },
+      },
+    },
+    async (req, reply) =>
+      reply.code(201).send(presentProduct(await s.licenses.createProduct(tenantContextOf(req), req.body))),
+  );
+  app.get<{ Querystring: Paged }>(
+    '/api/v1/products',
+    {
+      config: tenant,
+      schema: {
+        tags: ['licenses'],
+        querystring: { type: 'object', additionalProperties: false, properties: pageQuery },
+        response: { 200: listOf({ $ref: 'Product#' }), ...errorResponses },
+      },
+    },
+    async (req) => {
+      const page = await s.licenses.listProducts(tenantContextOf(req), req.query);
+      return { ...page, items: page.items.map(presentProduct) };
+    },
+  );
+
+  app.post<{ Body: Required<Pick<PoolInput, 'product' | 'name' | 'capacity'>> & PoolInput }>(
+    '/api/v1/pools',
+    {
+      config: tenant,
+      schema: {
+        tags: ['licenses'],
+        body: poolCreateBody,
+        response: { 201: { $ref: 'Pool#' }, ...writeErrors },
+      },
+    },
+    async (req, reply) => {
+      const pool = await s.licenses.createPool(tenantContextOf(req), req.body);
+      return reply
+        .code(201)
+        .header('etag', etagOf(pool.version))
+        .header('location', `/api/v1/pools/${pool.id}`)
+        .send(presentPool(pool));
+    },
+  );
+  app.get<{ Querystring: Paged & { product?: string } }>(
+    '/api/v1/pools',
+    {
+      config: tenant,
+      schema: {
+        tags: ['licenses'],
+        querystring: poolListQuery,
+        response: { 200: listOf({ $ref: 'Pool#' }), ...errorResponses },
+      },
+    },
+    async (req) => {
+      const { limit, cursor, product } = req.query;
+      const page = await s.licenses.listPools(
+        tenantContextOf(req),
+        product === undefined ? {} : { product },
+        {
+          limit,
+          ...(cursor ? { cursor } : {}),
+        },
+      );
+      return { ...page, items: page.items.map(presentPool) };
+    },
+  );
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/pools/:id',
+    {
+      config: tenant,
+      schema: {
+        tags: ['licenses'],
+        params: idParams,
+        response: { 200: { $ref: 'Pool#' }, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const pool = await s.licenses.getPool(tenantContextOf(req), req.params.id);
+      return reply.header('etag', etagOf(pool.version)).send(presentPool(pool));
+    },
+  );
+  app.patch<{ Params: { id: string }; Body: Omit<PoolInput, 'product'> }>(
+    '/api/v1/pools/:id',
+    {
+      config: tenant,
+      schema: {
+        tags: ['licenses'],
+        description:
+          'Rename, resize, reprioritise or rescope a pool. Lowering capacity below `used` is refused (409).',
+        params: idParams,
+        body: poolPatchBody,
+        response: { 200: { $ref: 'Pool#' }, ...writeErrors },
+      },
+    },
+    async (req, reply) => {
+      const pool = await s.licenses.updatePool(tenantContextOf(req), req.params.id, req.body, ifMatchOf(req));
+      return reply.header('etag', etagOf(pool.version)).send(presentPool(pool));
+    },
+  );
+  app.delete<{ Params: { id: string } }>(
+    '/api/v1/pools/:id',
+    {
+      config: tenant,
+      schema: {
+        tags: ['licenses'],
+        description: 'Only a pool with no seat in use',
+        params: idParams,
+        response: writeErrors,
+      },
+    },
+    async (req, reply) => {
+      await s.licenses.deletePool(tenantContextOf(req), req.params.id, ifMatchOf(req));
+      return sendNoContent(reply);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/users/:id/licenses',
+    {
+      config: tenant,
+      schema: {
+        tags: ['licenses'],
+        params: idParams,
+        response: {
+          200: { type: 'object', properties: { items: { type: 'array', items: { $ref: 'Assignment#' } } } },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => ({
+      items: (await s.licenses.listForUser(tenantContextOf(req), req.params.id)).map(presentAssignment),
+    }),
+  );
+  app.post<{ Params: { id: string }; Body: { product: string } }>(
+    '/api/v1/users/:id/licenses',
+    {
+      config: tenant,
+      schema: {
+        tags: ['licenses'],
+        description:
+          'A seat from the first eligible pool with room, else a waitlist place. 201 when created, 200 when the user already had it.',
+        params: idParams,
+        body: assignBody,
+        response: { 200: { $ref: 'Assignment#' }, 201: { $ref: 'Assignment#' }, ...writeErrors },
+      },
+    },
+    async (req, reply) => {
+      const { assignment, created } = await s.licenses.assign(
+        tenantContextOf(req),
+        req.params.id,
+        req.body.product,
+      );
+      return reply.code(created ? 201 : 200).send(presentAssignment(assignment));
+    },
+  );
+  app.delete<{ Params: { id: string; sku: string } }>(
+    '/api/v1/users/:id/licenses/:sku',
+    { config: tenant, schema: { tags: ['licenses'], params: licenseParams, response: writeErrors } },
+    async (req, reply) => {
+      await s.licenses.release(tenantContextOf(req), req.params.id, req.params.sku);
+      return sendNoContent(reply);
+    },
+  );
+}

@@ -1,0 +1,480 @@
+import type { AuditRecord } from '../audit/model.js';
+import type { AuditLog } from '../audit/service.js';
+import type { User } from '../identity/model.js';
+import type { UserService } from '../identity/service.js';
+import { type Clock, isoTime } from '../platform/clock.js';
+import type { TenantContext } from '../platform/context.js';
+import type { Db, Queryable, Tx } from '../platform/db/index.js';
+import { transact } from '../platform/db/tx.js';
+import { type ErrorCode, type FieldError, RosterError } from '../platform/errors.js';
+import { matchesVersion } from '../platform/etag.js';
+import { newId } from '../platform/ids.js';
+import { decodeCursor, type Page, pageOf } from '../platform/paging.js';
+import {
+  type Assignment,
+  type AssignmentSource,
+  DEFAULT_POOL_PRIORITY,
+  type Pool,
+  type PoolLocation,
+  type Product,
+  skuKey,
+} from './model.js';
+import * as store from './store.js';
+
+interface Deps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly audit: AuditLog;
+  readonly users: UserService;
+}
+
+const UNIQUES: Record<string, ErrorCode> = {
+  products_sku_uq: 'licenses.sku_taken',
+  pools_name_uq: 'licenses.pool_name_taken',
+  assignments_user_product_uq: 'licenses.already_assigned',
+};
+
+export interface PoolInput {
+  product?: string;
+  name?: string;
+  capacity?: number;
+  location?: { site?: string | null; country?: string | null } | null;
+  priority?: number;
+}
+
+/** The audit form of an assignment (no PII: product, pool and state only). */
+function auditAssignment(a: Assignment): Record<string, unknown> {
+  return {
+    product: a.sku,
+    state: a.state,
+    source: a.source,
+    pool: a.pool,
+    waitlistPosition: a.waitlistPosition,
+  };
+}
+
+function auditPool(p: Pool): Record<string, unknown> {
+  const { tenantId: _t, createdAt: _c, updatedAt: _u, waitlisted: _w, ...rest } = p;
+  return rest;
+}
+
+function normaliseLocation(loc: PoolInput['location']): PoolLocation | null {
+  const site = loc?.site ?? null;
+  const country = loc?.country ? loc.country.toUpperCase() : null;
+  return site === null && country === null ? null : { site, country };
+}
+
+/**
+ * Products, pools and seats. Seats are taken with a conditional update that only succeeds while one is
+ * free, so no interleaving of writers can oversubscribe a pool; a released seat goes at once to the oldest
+ * waitlisted assignment the pool may serve, in the same transaction.
+ */
+export class LicenseService {
+  readonly #d: Deps;
+  constructor(deps: Deps) {
+    this.#d = deps;
+  }
+
+  // ---- products
+
+  /** @throws licenses.sku_taken */
+  async createProduct(ctx: TenantContext, input: { sku: string; name: string }): Promise<Product> {
+    const now = this.#d.clock.now();
+    const product: Product = {
+      id: newId(now.getTime()),
+      tenantId: ctx.tenantId,
+      sku: input.sku.trim(),
+      name: input.name.trim(),
+      createdAt: now.toISOString(),
+    };
+    return transact(
+      this.#d.db,
+      async (tx) => {
+        await store.insertProduct(tx, product, skuKey(product.sku));
+        await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+          {
+            action: 'product.created',
+            targetType: 'product',
+            targetId: product.id,
+            before: null,
+            after: { sku: product.sku, name: product.name },
+          },
+        ]);
+        return product;
+      },
+      UNIQUES,
+    );
+  }
+
+  async listProducts(ctx: TenantContext, page: { cursor?: string; limit: number }): Promise<Page<Product>> {
+    const rows = await store.listProducts(this.#d.db.kysely, ctx.tenantId, {
+      afterId: decodeCursor(page.cursor),
+      limit: page.limit + 1,
+    });
+    return pageOf(
+      rows,
+      page.limit,
+      (p) => p.id,
+      (p) => p,
+    );
+  }
+
+  /**
+   * The products named by SKUs (case-insensitive).
+   * @throws licenses.unknown_product naming each unknown SKU's position under `pointer`
+   */
+  async resolveProducts(
+    q: Queryable,
+    tenantId: string,
+    skus: readonly string[],
+    pointer: string,
+  ): Promise<Product[]> {
+    const found = await store.findProductsBySku(q, tenantId, skus.map(skuKey));
+    const errors: FieldError[] = [];
+    const out: Product[] = [];
+    skus.forEach((sku, i) => {
+      const p = found.get(skuKey(sku));
+      if (p) out.push(p);
+      else
+        errors.push({
+          pointer: skus.length === 1 && !pointer.endsWith('s') ? pointer : `${pointer}/${i}`,
+          detail: 'is not a product of this tenant',
+        });
+    });
+    if (errors.length > 0) throw new RosterError('licenses.unknown_product', { errors });
+    return out;
+  }
+
+  // ---- pools
+
+  /** @throws licenses.unknown_product, licenses.pool_name_taken */
+  async createPool(
+    ctx: TenantContext,
+    input: Required<Pick<PoolInput, 'product' | 'name' | 'capacity'>> & PoolInput,
+  ): Promise<Pool> {
+    return transact(
+      this.#d.db,
+      async (tx) => {
+        const [product] = await this.resolveProducts(tx, ctx.tenantId, [input.product], '/product');
+        const now = this.#d.clock.now();
+        const loc = normaliseLocation(input.location);
+        const id = newId(now.getTime());
+        await store.insertPool(tx, {
+          id,
+          tenant_id: ctx.tenantId,
+          product_id: (product as Product).id,
+          name: input.name.trim(),
+          name_key: input.name.trim().toLowerCase(),
+          capacity: input.capacity,
+          used: 0,
+          site: loc?.site ?? null,
+          country: loc?.country ?? null,
+          priority: input.priority ?? DEFAULT_POOL_PRIORITY,
+          version: 1,
+          created_at: now.toISOString(),
+          updated_at: now.toISOString(),
+        });
+        // A new pool may serve people already waiting.
+        const served = await this.#serveWaitlist(tx, id);
+        const pool = (await store.findPool(tx, ctx.tenantId, id)) as Pool;
+        await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+          { action: 'pool.created', targetType: 'pool', targetId: id, before: null, after: auditPool(pool) },
+          ...served,
+        ]);
+        return pool;
+      },
+      UNIQUES,
+    );
+  }
+
+  /** @throws licenses.pool_not_found */
+  async getPool(ctx: TenantContext, id: string): Promise<Pool> {
+    const pool = await store.findPool(this.#d.db.kysely, ctx.tenantId, id);
+    if (!pool) throw new RosterError('licenses.pool_not_found');
+    return pool;
+  }
+
+  async listPools(
+    ctx: TenantContext,
+    filter: { product?: string },
+    page: { cursor?: string; limit: number },
+  ): Promise<Page<Pool>> {
+    const db = this.#d.db.kysely;
+    let productId: string | undefined;
+    if (filter.product !== undefined) {
+      const p = await store.findProductBySku(db, ctx.tenantId, skuKey(filter.product));
+      if (!p) return { items: [] };
+      productId = p.id;
+    }
+    const rows = await store.listPools(db, ctx.tenantId, productId === undefined ? {} : { productId }, {
+      afterId: decodeCursor(page.cursor),
+      limit: page.limit + 1,
+    });
+    return pageOf(
+      rows,
+      page.limit,
+      (p) => p.id,
+      (p) => p,
+    );
+  }
+
+  /**
+   * Changes a pool's name, capacity, priority or location. Lowering capacity below the seats in use is
+   * refused; raising it serves the waitlist at once.
+   * @throws licenses.pool_not_found, licenses.capacity_below_used, request.precondition_failed
+   */
+  async updatePool(
+    ctx: TenantContext,
+    id: string,
+    patch: Omit<PoolInput, 'product'>,
+    ifMatch?: string,
+  ): Promise<Pool> {
+    return transact(
+      this.#d.db,
+      async (tx) => {
+        const before = await store.findPool(tx, ctx.tenantId, id);
+        if (!before) throw new RosterError('licenses.pool_not_found');
+        if (ifMatch !== undefined && !matchesVersion(ifMatch, before.version))
+          throw new RosterError('request.precondition_failed');
+        const loc =
+          patch.location === undefined
+            ? before.location
+            : normaliseLocation(patch.location === null ? null : { ...before.location, ...patch.location });
+        const capacity = patch.capacity ?? before.capacity;
+        const ok = await store.updatePool(tx, ctx.tenantId, id, before.version, {
+          name: patch.name?.trim() ?? before.name,
+          capacity,
+          priority: patch.priority ?? before.priority,
+          site: loc?.site ?? null,
+          country: loc?.country ?? null,
+          updatedAt: isoTime(this.#d.clock),
+        });
+        if (!ok) {
+          const now = await store.findPool(tx, ctx.tenantId, id);
+          if (now && now.used > capacity) {
+            throw new RosterError('licenses.capacity_below_used', {
+              errors: [{ pointer: '/capacity', detail: `is below the ${now.used} seats in use` }],
+            });
+          }
+          throw new RosterError('store.conflict');
+        }
+        const served = await this.#serveWaitlist(tx, id);
+        const after = (await store.findPool(tx, ctx.tenantId, id)) as Pool;
+        await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+          {
+            action: 'pool.updated',
+            targetType: 'pool',
+            targetId: id,
+            before: auditPool(before),
+            after: auditPool(after),
+          },
+          ...served,
+        ]);
+        return after;
+      },
+      UNIQUES,
+    );
+  }
+
+  /** Deletes a pool that holds no seat. @throws licenses.pool_not_found, licenses.pool_in_use */
+  async deletePool(ctx: TenantContext, id: string, ifMatch?: string): Promise<void> {
+    await transact(this.#d.db, async (tx) => {
+      const before = await store.findPool(tx, ctx.tenantId, id);
+      if (!before) throw new RosterError('licenses.pool_not_found');
+      if (ifMatch !== undefined && !matchesVersion(ifMatch, before.version))
+        throw new RosterError('request.precondition_failed');
+      if (!(await store.deleteIdlePool(tx, ctx.tenantId, id))) throw new RosterError('licenses.pool_in_use');
+      await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+        { action: 'pool.deleted', targetType: 'pool', targetId: id, before: auditPool(before), after: null },
+      ]);
+    });
+  }
+
+  // ---- assignments
+
+  /**
+   * Gives `user` a seat of `product` inside the caller's transaction: from the first eligible pool with
+   * room, else a place on the waitlist. An existing assignment is returned unchanged (`created: false`).
+   * @throws licenses.user_inactive
+   */
+  async assignIn(
+    tx: Tx,
+    ctx: TenantContext,
+    user: User,
+    product: Product,
+    source: AssignmentSource,
+  ): Promise<{ assignment: Assignment; created: boolean }> {
+    const existing = await store.findAssignment(tx, ctx.tenantId, user.id, product.id);
+    if (existing) return { assignment: existing, created: false };
+    if (user.status !== 'active') throw new RosterError('licenses.user_inactive');
+    const at = { site: user.location?.site ?? null, country: user.location?.country ?? null };
+    const now = isoTime(this.#d.clock);
+    let pool: { id: string; name: string } | null = null;
+    for (const candidate of await store.candidatePools(tx, ctx.tenantId, product.id, at)) {
+      if (await store.takeSeat(tx, candidate.id)) {
+        pool = candidate;
+        break;
+      }
+    }
+    const waitlistPosition = pool ? null : await store.nextWaitlistPosition(tx, product.id);
+    const assignment: Assignment = {
+      id: newId(),
+      userId: user.id,
+      productId: product.id,
+      sku: product.sku,
+      state: pool ? 'active' : 'waitlisted',
+      source,
+      pool,
+      waitlistPosition,
+      createdAt: now,
+    };
+    await store.insertAssignment(tx, {
+      id: assignment.id,
+      tenantId: ctx.tenantId,
+      userId: user.id,
+      productId: product.id,
+      poolId: pool?.id ?? null,
+      state: assignment.state,
+      source,
+      waitlistPosition,
+      userSite: at.site,
+      userCountry: at.country,
+      createdAt: now,
+    });
+    await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+      {
+        action: pool ? 'license.assigned' : 'license.waitlisted',
+        targetType: 'user',
+        targetId: user.id,
+        before: null,
+        after: auditAssignment(assignment),
+      },
+    ]);
+    return { assignment, created: true };
+  }
+
+  /**
+   * Assigns a product to a user directly.
+   * @throws identity.user_not_found, licenses.unknown_product, licenses.user_inactive
+   */
+  async assign(
+    ctx: TenantContext,
+    userId: string,
+    sku: string,
+  ): Promise<{ assignment: Assignment; created: boolean }> {
+    return transact(
+      this.#d.db,
+      async (tx) => {
+        const user = await this.#d.users.get(ctx, userId, tx);
+        const [product] = await this.resolveProducts(tx, ctx.tenantId, [sku], '/product');
+        return this.assignIn(tx, ctx, user, product as Product, 'direct');
+      },
+      UNIQUES,
+    );
+  }
+
+  /**
+   * Releases a user's assignments (all, or one product's) inside the caller's transaction: seats go back
+   * to their pools and on to the waitlist, waitlist places are dropped.
+   */
+  async releaseIn(tx: Tx, ctx: TenantContext, userId: string, productId?: string): Promise<Assignment[]> {
+    const all = await store.listAssignmentsOfUser(tx, ctx.tenantId, userId);
+    const chosen = productId === undefined ? all : all.filter((a) => a.productId === productId);
+    const records: AuditRecord[] = [];
+    for (const a of chosen) {
+      await store.deleteAssignment(tx, a.id);
+      records.push({
+        action: 'license.released',
+        targetType: 'user',
+        targetId: userId,
+        before: auditAssignment(a),
+        after: null,
+      });
+      if (a.pool) {
+        await store.giveBackSeat(tx, a.pool.id);
+        records.push(...(await this.#serveWaitlist(tx, a.pool.id)));
+      }
+    }
+    await this.#d.audit.record(tx, ctx, ctx.tenantId, records);
+    return chosen;
+  }
+
+  /** Releases one product of a user. @throws identity.user_not_found, licenses.assignment_not_found */
+  async release(ctx: TenantContext, userId: string, sku: string): Promise<void> {
+    await transact(this.#d.db, async (tx) => {
+      await this.#d.users.get(ctx, userId, tx);
+      const product = await store.findProductBySku(tx, ctx.tenantId, skuKey(sku));
+      const released = product ? await this.releaseIn(tx, ctx, userId, product.id) : [];
+      if (released.length === 0) throw new RosterError('licenses.assignment_not_found');
+    });
+  }
+
+  /** @throws identity.user_not_found */
+  async listForUser(ctx: TenantContext, userId: string): Promise<Assignment[]> {
+    await this.#d.users.get(ctx, userId);
+    return store.listAssignmentsOfUser(this.#d.db.kysely, ctx.tenantId, userId);
+  }
+
+  /**
+   * Follows a user's changes (registered as a user hook): a user who stops being active, or is deleted,
+   * loses every seat at once; a user who moves keeps their waitlist places, now judged by the new location.
+   */
+  async onUserChanged(tx: Tx, ctx: TenantContext, before: User, after: User | null): Promise<void> {
+    if (after === null || after.status !== 'active') {
+      await this.releaseIn(tx, ctx, before.id);
+      return;
+    }
+    const moved =
+      (before.location?.site ?? null) !== (after.location?.site ?? null) ||
+      (before.location?.country ?? null) !== (after.location?.country ?? null);
+    if (moved) {
+      await store.relocateWaitlisted(tx, ctx.tenantId, after.id, {
+        site: after.location?.site ?? null,
+        country: after.location?.country ?? null,
+      });
+    }
+  }
+
+  /** Recounts seats from assignments: used must equal active assignments for every pool (invariant 1). */
+  async checkInvariants(
+    ctx: TenantContext,
+  ): Promise<{ pool: string; used: number; active: number; capacity: number }[]> {
+    const db = this.#d.db.kysely;
+    const counts = await store.activeCountsByPool(db, ctx.tenantId);
+    const pools = await store.listPools(db, ctx.tenantId, {}, { afterId: undefined, limit: 1_000_000 });
+    return pools
+      .map((p) => ({ pool: p.id, used: p.used, active: counts.get(p.id) ?? 0, capacity: p.capacity }))
+      .filter((r) => r.used !== r.active || r.used > r.capacity);
+  }
+
+  /** Gives a pool's free seats to the oldest waitlisted assignments it may serve; returns their audit records. */
+  async #serveWaitlist(tx: Tx, poolId: string): Promise<AuditRecord[]> {
+    const pool = await store.poolScope(tx, poolId);
+    if (!pool) return [];
+    const records: AuditRecord[] = [];
+    const at = isoTime(this.#d.clock);
+    for (;;) {
+      const waiting = await store.waitlistFor(tx, pool, 16);
+      if (waiting.length === 0) return records;
+      for (const w of waiting) {
+        if (!(await store.takeSeat(tx, poolId))) return records;
+        if (await store.activateAssignment(tx, w.id, poolId, at)) {
+          records.push({
+            action: 'license.assigned',
+            targetType: 'user',
+            targetId: w.user_id,
+            before: { state: 'waitlisted', waitlistPosition: w.waitlist_position },
+            after: {
+              state: 'active',
+              source: 'direct',
+              pool: { id: pool.id, name: pool.name },
+              reason: 'waitlist',
+            },
+          });
+        } else {
+          await store.giveBackSeat(tx, poolId);
+        }
+      }
+    }
+  }
+}

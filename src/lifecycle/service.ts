@@ -1,0 +1,232 @@
+import { createHmac } from 'node:crypto';
+import type { AuditLog } from '../audit/service.js';
+import { FieldCipher, type Keyring } from '../crypto/service.js';
+import type { User, UserInput } from '../identity/model.js';
+import { presentUser } from '../identity/present.js';
+import type { UserService } from '../identity/service.js';
+import type { Assignment } from '../licenses/model.js';
+import { presentAssignment } from '../licenses/present.js';
+import type { LicenseService } from '../licenses/service.js';
+import { canonicalJson } from '../platform/canonical-json.js';
+import type { Clock } from '../platform/clock.js';
+import type { TenantContext } from '../platform/context.js';
+import { violatedUniqueIndex } from '../platform/db/errors.js';
+import type { GroupCommitter } from '../platform/db/group-commit.js';
+import type { Db } from '../platform/db/index.js';
+import { mapStoreError, transact } from '../platform/db/tx.js';
+import { type ErrorCode, RosterError } from '../platform/errors.js';
+import type { Metrics } from '../platform/metrics.js';
+import * as store from './store.js';
+
+export interface OnboardingInput {
+  readonly user: UserInput;
+  readonly products: readonly string[];
+}
+
+/** The stored answer of an onboarding: replays return these exact bytes. */
+export interface StoredAnswer {
+  readonly status: number;
+  readonly body: string;
+  readonly replayed: boolean;
+}
+
+/** How long an idempotency key is kept (the contract says at least 24 h). */
+export const IDEMPOTENCY_TTL_MS = 25 * 60 * 60 * 1000;
+
+const ONBOARDING_UNIQUES: Record<string, ErrorCode> = {
+  users_user_name_uq: 'identity.user_name_taken',
+  users_external_id_uq: 'identity.external_id_taken',
+  user_emails_pk: 'identity.email_taken',
+  assignments_user_product_uq: 'licenses.already_assigned',
+};
+
+/** Thrown inside a work when another request committed the same idempotency key first. */
+class KeyTakenMeanwhile extends Error {}
+
+interface Deps {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly audit: AuditLog;
+  readonly keys: Keyring;
+  readonly users: UserService;
+  readonly licenses: LicenseService;
+  readonly committer: GroupCommitter;
+  readonly metrics?: Metrics;
+}
+
+/**
+ * Joiners and leavers: onboarding creates a user and their seats in one group-committed transaction,
+ * exactly once per idempotency key; offboarding deactivates a user and releases every seat at once.
+ */
+export class LifecycleService {
+  readonly #d: Deps;
+  readonly #inFlight = new Map<string, Promise<{ hash: string; answer: StoredAnswer }>>();
+
+  constructor(deps: Deps) {
+    this.#d = deps;
+  }
+
+  /**
+   * Onboards a person: the user, then a seat (or a waitlist place) per product. A replay of the same key
+   * and body returns the first answer and creates nothing.
+   * @throws idempotency.key_reused, licenses.unknown_product, and the user-creation errors
+   */
+  async onboard(ctx: TenantContext, input: OnboardingInput, idempotencyKey: string): Promise<StoredAnswer> {
+    const key = await this.#d.keys.tenantKey(this.#d.db.kysely, ctx.tenantId);
+    // Keyed fingerprint: a plain hash of a body full of PII could be confirmed by guessing.
+    const hash = createHmac('sha256', key.indexKey)
+      .update('idempotency\0')
+      .update(canonicalJson(input))
+      .digest('hex');
+    const slot = `${ctx.tenantId}\0${idempotencyKey}`;
+    const running = this.#inFlight.get(slot);
+    if (running !== undefined) return this.#replay(await running, hash);
+    const p = this.#onboardOnce(ctx, input, idempotencyKey, hash);
+    this.#inFlight.set(slot, p);
+    try {
+      const result = await p;
+      return result.answer;
+    } catch (err) {
+      this.#d.metrics?.onboardings.inc({ outcome: 'failed' });
+      throw err;
+    } finally {
+      this.#inFlight.delete(slot);
+    }
+  }
+
+  #replay(first: { hash: string; answer: StoredAnswer }, hash: string): StoredAnswer {
+    if (first.hash !== hash) throw new RosterError('idempotency.key_reused');
+    this.#d.metrics?.onboardings.inc({ outcome: 'replayed' });
+    return { ...first.answer, replayed: true };
+  }
+
+  async #stored(
+    ctx: TenantContext,
+    idempotencyKey: string,
+  ): Promise<{ hash: string; answer: StoredAnswer } | 'expired' | undefined> {
+    const rec = await store.findIdempotencyRecord(this.#d.db.kysely, ctx.tenantId, idempotencyKey);
+    if (!rec) return undefined;
+    if (rec.expiresAt <= this.#d.clock.now().toISOString()) return 'expired';
+    const key = await this.#d.keys.tenantKey(this.#d.db.kysely, ctx.tenantId);
+    const body = new FieldCipher(key, 'idempotency_keys', idempotencyKey).openText(
+      'response',
+      rec.responseSealed,
+    );
+    return { hash: rec.requestHash, answer: { status: rec.status, body, replayed: true } };
+  }
+
+  async #onboardOnce(
+    ctx: TenantContext,
+    input: OnboardingInput,
+    idempotencyKey: string,
+    hash: string,
+  ): Promise<{ hash: string; answer: StoredAnswer }> {
+    const earlier = await this.#stored(ctx, idempotencyKey);
+    if (earlier !== undefined && earlier !== 'expired') {
+      return { hash: earlier.hash, answer: this.#replay(earlier, hash) };
+    }
+    try {
+      const answer = await this.#d.committer.submit(async (tx) => {
+        try {
+          if (earlier === 'expired') await store.deleteIdempotencyRecord(tx, ctx.tenantId, idempotencyKey);
+          const skus = dedupe(input.products);
+          const products = await this.#d.licenses.resolveProducts(tx, ctx.tenantId, skus, '/products');
+          const user = await this.#d.users.createIn(tx, ctx, input.user);
+          const assignments: Assignment[] = [];
+          for (const product of products) {
+            assignments.push((await this.#d.licenses.assignIn(tx, ctx, user, product, 'direct')).assignment);
+          }
+          await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+            {
+              action: 'user.onboarded',
+              targetType: 'user',
+              targetId: user.id,
+              before: null,
+              after: { products: assignments.map((a) => ({ product: a.sku, state: a.state })) },
+            },
+          ]);
+          const body = JSON.stringify({
+            user: presentUser(user),
+            assignments: assignments.map(presentAssignment),
+          });
+          const now = this.#d.clock.now();
+          const key = await this.#d.keys.tenantKey(tx, ctx.tenantId);
+          await store.insertIdempotencyRecord(tx, ctx.tenantId, idempotencyKey, {
+            requestHash: hash,
+            status: 201,
+            responseSealed: new FieldCipher(key, 'idempotency_keys', idempotencyKey).sealText(
+              'response',
+              body,
+            ),
+            createdAt: now.toISOString(),
+            expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
+          });
+          return { status: 201, body, replayed: false } satisfies StoredAnswer;
+        } catch (err) {
+          if (violatedUniqueIndex(err) === 'idempotency_keys_pk') throw new KeyTakenMeanwhile();
+          throw underUser(mapStoreError(err, ONBOARDING_UNIQUES));
+        }
+      });
+      this.#d.metrics?.onboardings.inc({ outcome: 'created' });
+      return { hash, answer };
+    } catch (err) {
+      if (!(err instanceof KeyTakenMeanwhile)) throw err;
+      // Another node committed this key first: answer as a replay of theirs.
+      const theirs = await this.#stored(ctx, idempotencyKey);
+      if (theirs === undefined || theirs === 'expired') throw new RosterError('store.conflict');
+      return { hash: theirs.hash, answer: this.#replay(theirs, hash) };
+    }
+  }
+
+  /**
+   * Offboards a user: deprovisions them and releases every seat and waitlist place at once, each released
+   * seat going on to the waitlist. Offboarding an offboarded user changes nothing.
+   * @throws identity.user_not_found
+   */
+  async offboard(ctx: TenantContext, userId: string): Promise<{ user: User; released: Assignment[] }> {
+    return transact(this.#d.db, async (tx) => {
+      const before = await this.#d.users.get(ctx, userId, tx);
+      const released = await this.#d.licenses.releaseIn(tx, ctx, userId);
+      if (before.status === 'deprovisioned' && released.length === 0) return { user: before, released };
+      const user =
+        before.status === 'deprovisioned'
+          ? before
+          : await this.#d.users.updateIn(tx, ctx, userId, { status: 'deprovisioned' });
+      await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+        {
+          action: 'user.offboarded',
+          targetType: 'user',
+          targetId: userId,
+          before: { status: before.status },
+          after: { status: user.status, released: released.map((a) => a.sku) },
+        },
+      ]);
+      return { user, released };
+    });
+  }
+
+  /** Deletes expired idempotency records. */
+  async purgeExpiredKeys(): Promise<number> {
+    return store.purgeExpiredIdempotency(this.#d.db.kysely, this.#d.clock.now().toISOString());
+  }
+}
+
+/** Field errors of the user part point into the request body's `user` member. */
+function underUser(err: unknown): unknown {
+  if (!(err instanceof RosterError) || !err.errors || err.code === 'licenses.unknown_product') return err;
+  return new RosterError(err.code, {
+    errors: err.errors.map((e) => ({ ...e, pointer: `/user${e.pointer}` })),
+    ...(err.detail !== undefined ? { detail: err.detail } : {}),
+    cause: err,
+  });
+}
+
+function dedupe(skus: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return skus.filter((s) => {
+    const k = s.trim().toUpperCase();
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
