@@ -24,6 +24,12 @@ export interface CreateTokenInput {
   readonly expiresAt?: string | null;
 }
 
+/**
+ * How long a verified token is trusted without asking the store again. A revocation takes effect at once on
+ * the node that made it and within this time on the others.
+ */
+const VERIFIED_TTL_MS = 2_000;
+
 /** How often a token's last-used time is written at most (per process). */
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -43,6 +49,8 @@ export class TokenService {
   readonly #tenants: TenantService;
   readonly #adminToken: string | undefined;
   readonly #touched = new Map<string, number>();
+  /** Recently verified tokens by hash (positive answers only), so a busy client does not cost a query per request. */
+  readonly #verified = new Map<string, { token: ApiToken; until: number }>();
   #pendingTouches = new Set<Promise<void>>();
 
   constructor(deps: {
@@ -128,6 +136,8 @@ export class TokenService {
       if (!before) throw new RosterError('tokens.not_found');
       const at = isoTime(this.#clock);
       if (await revokeToken(tx, id, at)) {
+        // This node forgets it at once; other nodes within VERIFIED_TTL_MS (docs/security.md).
+        this.#verified.clear();
         const after = { ...before, revokedAt: at };
         await this.#audit.record(tx, ctx, before.tenantId, [
           {
@@ -147,8 +157,17 @@ export class TokenService {
   /** The actor a presented secret stands for, or null when it is unknown, expired or revoked. */
   async authenticate(secret: string): Promise<Actor | null> {
     if (this.#adminToken !== undefined && sameSecret(secret, this.#adminToken)) return ADMIN_TOKEN_ACTOR;
-    const token = await findTokenByHash(this.#db.kysely, hashToken(secret));
+    const hash = hashToken(secret);
     const now = this.#clock.now();
+    const hit = this.#verified.get(hash);
+    let token = hit && hit.until > now.getTime() ? hit.token : undefined;
+    if (!token) {
+      token = await findTokenByHash(this.#db.kysely, hash);
+      if (token) {
+        if (this.#verified.size >= 10_000) this.#verified.clear();
+        this.#verified.set(hash, { token, until: now.getTime() + VERIFIED_TTL_MS });
+      }
+    }
     if (!token || !isUsable(token, now)) return null;
     this.#touch(token.id, now);
     return { type: 'token', id: token.id, tenantId: token.tenantId, roles: token.roles };

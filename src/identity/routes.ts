@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { RosterError } from '../platform/errors.js';
-import { errorResponses, listOf } from '../platform/http/schemas.js';
+import { errorResponses, listOf, noContent } from '../platform/http/schemas.js';
 import { contextOf, ifMatchOf, sendNoContent, tenantContextOf } from '../platform/http/server.js';
 import { etagOf, type GroupInput, type UserInput } from './model.js';
 import { presentGroup, presentTenant, presentUser } from './present.js';
@@ -157,7 +157,10 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   );
   app.delete<{ Params: Id }>(
     '/api/v1/users/:id',
-    { config: { auth: 'tenant' }, schema: { tags: ['users'], params: idParams, response: writeErrors } },
+    {
+      config: { auth: 'tenant' },
+      schema: { tags: ['users'], params: idParams, response: { 204: noContent, ...writeErrors } },
+    },
     async (req, reply) => {
       await s.users.delete(tenantContextOf(req), req.params.id, ifMatchOf(req));
       return sendNoContent(reply);
@@ -254,7 +257,10 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   );
   app.delete<{ Params: Id }>(
     '/api/v1/groups/:id',
-    { config: { auth: 'tenant' }, schema: { tags: ['groups'], params: idParams, response: writeErrors } },
+    {
+      config: { auth: 'tenant' },
+      schema: { tags: ['groups'], params: idParams, response: { 204: noContent, ...writeErrors } },
+    },
     async (req, reply) => {
       await s.groups.delete(tenantContextOf(req), req.params.id, ifMatchOf(req));
       return sendNoContent(reply);
@@ -281,7 +287,10 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   );
   app.put<{ Params: { id: string; userId: string } }>(
     '/api/v1/groups/:id/members/:userId',
-    { config: { auth: 'tenant' }, schema: { tags: ['groups'], params: memberParams, response: writeErrors } },
+    {
+      config: { auth: 'tenant' },
+      schema: { tags: ['groups'], params: memberParams, response: { 204: noContent, ...writeErrors } },
+    },
     async (req, reply) => {
       await s.groups.addMember(tenantContextOf(req), req.params.id, req.params.userId);
       return sendNoContent(reply);
@@ -289,7 +298,10 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   );
   app.delete<{ Params: { id: string; userId: string } }>(
     '/api/v1/groups/:id/members/:userId',
-    { config: { auth: 'tenant' }, schema: { tags: ['groups'], params: memberParams, response: writeErrors } },
+    {
+      config: { auth: 'tenant' },
+      schema: { tags: ['groups'], params: memberParams, response: { 204: noContent, ...writeErrors } },
+    },
     async (req, reply) => {
       await s.groups.removeMember(tenantContextOf(req), req.params.id, req.params.userId);
       return sendNoContent(reply);

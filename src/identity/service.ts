@@ -1,6 +1,7 @@
 import type { AuditLog } from '../audit/service.js';
 import type { Keyring } from '../crypto/service.js';
 import { caselessIndex } from '../crypto/service.js';
+import { canonicalJson } from '../platform/canonical-json.js';
 import { type Clock, isoTime } from '../platform/clock.js';
 import type { Context, TenantContext } from '../platform/context.js';
 import type { Db, Queryable, Tx } from '../platform/db/index.js';
@@ -178,6 +179,7 @@ export class UserService {
     const key = await this.#d.keys.tenantKey(db, ctx.tenantId);
     const { userName, email, ...plain } = query;
     const filter: store.UserFilter = { ...plain };
+    if (plain.country !== undefined) filter.country = plain.country.toUpperCase();
     if (userName !== undefined) filter.userNameIndex = userNameIndex(key, userName);
     if (email !== undefined) filter.emailIndex = caselessIndex(key, EMAIL_INDEX, email);
     const rows = await store.listUserRows(db, ctx.tenantId, filter, {
@@ -214,6 +216,8 @@ export class UserService {
       },
       before.status,
     );
+    // A patch that changes nothing writes nothing: no new version, no audit entry.
+    if (canonicalJson(auditable(before)) === canonicalJson(auditable(after))) return before;
     await this.#checkManager(tx, after);
     const key = await this.#d.keys.tenantKey(tx, ctx.tenantId);
     if (!(await store.updateUser(tx, encodeUser(key, after), before.version, emailIndexes(key, after)))) {
@@ -288,6 +292,12 @@ export class UserService {
         errors: [{ pointer: '/manager', detail: 'is not another user of this tenant' }],
       });
   }
+}
+
+/** The fields a change can touch, for telling a real change from a no-op. */
+function auditable(u: User): unknown {
+  const { version: _v, updatedAt: _u, ...rest } = u;
+  return rest;
 }
 
 function withoutActive(patch: UserInput): UserInput {
@@ -445,6 +455,15 @@ export class GroupService {
           });
         }
         const displayName = patch.displayName?.trim() ?? before.displayName;
+        const externalId = patch.externalId === undefined ? before.externalId : patch.externalId;
+        const description = patch.description === undefined ? before.description : patch.description;
+        if (
+          displayName === before.displayName &&
+          externalId === before.externalId &&
+          description === before.description
+        ) {
+          return before;
+        }
         const at = isoTime(this.#d.clock);
         const ok = await store.updateGroup(
           tx,
@@ -454,8 +473,8 @@ export class GroupService {
             version: before.version + 1,
             display_name: displayName,
             name_key: displayName.normalize('NFC').toLowerCase(),
-            external_id: patch.externalId === undefined ? before.externalId : patch.externalId,
-            description: patch.description === undefined ? before.description : patch.description,
+            external_id: externalId,
+            description,
             created_at: before.createdAt,
             updated_at: at,
           },

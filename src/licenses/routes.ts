@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { etagOf } from '../platform/etag.js';
-import { errorResponses, listOf } from '../platform/http/schemas.js';
+import { errorResponses, listOf, noContent } from '../platform/http/schemas.js';
 import { ifMatchOf, sendNoContent, tenantContextOf } from '../platform/http/server.js';
 import { presentAssignment, presentPool, presentProduct } from './present.js';
 import {
@@ -197,7 +197,10 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   );
   app.delete<{ Params: { id: string; sku: string } }>(
     '/api/v1/users/:id/licenses/:sku',
-    { config: tenant, schema: { tags: ['licenses'], params: licenseParams, response: writeErrors } },
+    {
+      config: tenant,
+      schema: { tags: ['licenses'], params: licenseParams, response: { 204: noContent, ...writeErrors } },
+    },
     async (req, reply) => {
       await s.licenses.release(tenantContextOf(req), req.params.id, req.params.sku);
       return sendNoContent(reply);

@@ -294,7 +294,8 @@ export class LicenseService {
 
   /**
    * Gives `user` a seat of `product` inside the caller's transaction: from the first eligible pool with
-   * room, else a place on the waitlist. An existing assignment is returned unchanged (`created: false`).
+   * room, else a place on the waitlist. An existing assignment is returned unchanged (`created: false`);
+   * `freshUser` says the user was created in this transaction, so none can exist.
    * @throws licenses.user_inactive
    */
   async assignIn(
@@ -303,9 +304,13 @@ export class LicenseService {
     user: User,
     product: Product,
     source: AssignmentSource,
+    options: { freshUser?: boolean } = {},
   ): Promise<{ assignment: Assignment; created: boolean }> {
-    const existing = await store.findAssignment(tx, ctx.tenantId, user.id, product.id);
-    if (existing) return { assignment: existing, created: false };
+    // A user created in this same transaction has no assignment yet: skip the look-up.
+    if (!options.freshUser) {
+      const existing = await store.findAssignment(tx, ctx.tenantId, user.id, product.id);
+      if (existing) return { assignment: existing, created: false };
+    }
     if (user.status !== 'active') throw new RosterError('licenses.user_inactive');
     const at = { site: user.location?.site ?? null, country: user.location?.country ?? null };
     const now = isoTime(this.#d.clock);

@@ -12,7 +12,7 @@ import type { Clock } from '../platform/clock.js';
 import type { TenantContext } from '../platform/context.js';
 import { violatedUniqueIndex } from '../platform/db/errors.js';
 import type { GroupCommitter } from '../platform/db/group-commit.js';
-import type { Db } from '../platform/db/index.js';
+import type { Db, Queryable } from '../platform/db/index.js';
 import { mapStoreError, transact } from '../platform/db/tx.js';
 import { type ErrorCode, RosterError } from '../platform/errors.js';
 import type { Metrics } from '../platform/metrics.js';
@@ -101,13 +101,14 @@ export class LifecycleService {
   }
 
   async #stored(
+    q: Queryable,
     ctx: TenantContext,
     idempotencyKey: string,
   ): Promise<{ hash: string; answer: StoredAnswer } | 'expired' | undefined> {
-    const rec = await store.findIdempotencyRecord(this.#d.db.kysely, ctx.tenantId, idempotencyKey);
+    const rec = await store.findIdempotencyRecord(q, ctx.tenantId, idempotencyKey);
     if (!rec) return undefined;
     if (rec.expiresAt <= this.#d.clock.now().toISOString()) return 'expired';
-    const key = await this.#d.keys.tenantKey(this.#d.db.kysely, ctx.tenantId);
+    const key = await this.#d.keys.tenantKey(q, ctx.tenantId);
     const body = new FieldCipher(key, 'idempotency_keys', idempotencyKey).openText(
       'response',
       rec.responseSealed,
@@ -121,20 +122,23 @@ export class LifecycleService {
     idempotencyKey: string,
     hash: string,
   ): Promise<{ hash: string; answer: StoredAnswer }> {
-    const earlier = await this.#stored(ctx, idempotencyKey);
-    if (earlier !== undefined && earlier !== 'expired') {
-      return { hash: earlier.hash, answer: this.#replay(earlier, hash) };
-    }
     try {
-      const answer = await this.#d.committer.submit(async (tx) => {
+      const outcome = await this.#d.committer.submit(async (tx) => {
         try {
+          // Looked up inside the batch's transaction: no extra round trip, and a key committed by an
+          // earlier batch is seen here.
+          const earlier = await this.#stored(tx, ctx, idempotencyKey);
+          if (earlier !== undefined && earlier !== 'expired') return earlier;
           if (earlier === 'expired') await store.deleteIdempotencyRecord(tx, ctx.tenantId, idempotencyKey);
           const skus = dedupe(input.products);
           const products = await this.#d.licenses.resolveProducts(tx, ctx.tenantId, skus, '/products');
           const user = await this.#d.users.createIn(tx, ctx, input.user);
           const assignments: Assignment[] = [];
           for (const product of products) {
-            assignments.push((await this.#d.licenses.assignIn(tx, ctx, user, product, 'direct')).assignment);
+            assignments.push(
+              (await this.#d.licenses.assignIn(tx, ctx, user, product, 'direct', { freshUser: true }))
+                .assignment,
+            );
           }
           await this.#d.audit.record(tx, ctx, ctx.tenantId, [
             {
@@ -161,18 +165,19 @@ export class LifecycleService {
             createdAt: now.toISOString(),
             expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
           });
-          return { status: 201, body, replayed: false } satisfies StoredAnswer;
+          return { hash, answer: { status: 201, body, replayed: false } satisfies StoredAnswer };
         } catch (err) {
           if (violatedUniqueIndex(err) === 'idempotency_keys_pk') throw new KeyTakenMeanwhile();
           throw underUser(mapStoreError(err, ONBOARDING_UNIQUES));
         }
       });
+      if (outcome.answer.replayed) return { hash: outcome.hash, answer: this.#replay(outcome, hash) };
       this.#d.metrics?.onboardings.inc({ outcome: 'created' });
-      return { hash, answer };
+      return outcome;
     } catch (err) {
       if (!(err instanceof KeyTakenMeanwhile)) throw err;
       // Another node committed this key first: answer as a replay of theirs.
-      const theirs = await this.#stored(ctx, idempotencyKey);
+      const theirs = await this.#stored(this.#d.db.kysely, ctx, idempotencyKey);
       if (theirs === undefined || theirs === 'expired') throw new RosterError('store.conflict');
       return { hash: theirs.hash, answer: this.#replay(theirs, hash) };
     }

@@ -83,8 +83,9 @@ let seq = 0;
 /** Builds a full Roster app on a fresh store of `kind` for one test file (closed and dropped after it). */
 export function useTestApp(kind: StoreKind, env: Record<string, string> = {}): () => TestApp {
   let t: TestApp | undefined;
+  let store: TestStore | undefined;
   beforeAll(async () => {
-    const store = createTestStore(kind);
+    store = createTestStore(kind);
     const config = loadConfig({
       ROSTER_DATABASE_URL: store.url,
       ROSTER_KEY_FILE: join(store.dir, 'roster.key'),
@@ -99,7 +100,7 @@ export function useTestApp(kind: StoreKind, env: Record<string, string> = {}): (
     const admin = clientFor(app, ADMIN_TOKEN);
     t = {
       app,
-      store,
+      store: store as TestStore,
       admin,
       client: (token) => clientFor(app, token),
       async newTenant(name) {
@@ -118,9 +119,9 @@ export function useTestApp(kind: StoreKind, env: Record<string, string> = {}): (
     };
   });
   afterAll(async () => {
-    if (!t) return;
-    await t.app.close();
-    await t.store.drop();
+    // Drop the store even when start-up failed, so failed runs leave no schemas behind.
+    await t?.app.close();
+    await store?.drop();
   });
   return () => {
     if (!t) throw new Error('test app not started');

@@ -37,6 +37,9 @@ export function listOf(item: object): object {
   };
 }
 
+/** The answer of a write that returns nothing. */
+export const noContent = { type: 'null', description: 'No Content' } as const;
+
 /** The error answers every authenticated route may give. */
 export const errorResponses = {
   400: { $ref: 'Problem#' },

@@ -8,14 +8,14 @@ export function systemRoutes(app: FastifyInstance, deps: { db: Db; metrics: Metr
   const probe = { type: 'object', properties: { status: { type: 'string' } } } as const;
   app.get(
     '/healthz',
-    { config: { auth: 'public' }, schema: { tags: ['operations'], response: { 200: probe } } },
+    { config: { auth: 'public' }, schema: { tags: ['operations'], security: [], response: { 200: probe } } },
     async () => ({ status: 'ok' }),
   );
   app.get(
     '/readyz',
     {
       config: { auth: 'public' },
-      schema: { tags: ['operations'], response: { 200: probe, 503: { $ref: 'Problem#' } } },
+      schema: { tags: ['operations'], security: [], response: { 200: probe, 503: { $ref: 'Problem#' } } },
     },
     async () => {
       if (!(await pingDatabase(deps.db))) throw new RosterError('store.unavailable');
