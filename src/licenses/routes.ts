@@ -147,7 +147,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
         tags: ['licenses'],
         description: 'Only a pool with no seat in use',
         params: idParams,
-        response: writeErrors,
+        response: { 204: noContent, ...writeErrors },
       },
     },
     async (req, reply) => {
