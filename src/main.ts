@@ -159,7 +159,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           await http.close();
           await services.committer.close();
           await services.tokens.flush();
-          services.keys.clear();
+          services.keys.clear({ now: true });
           if (!options.db) await db.close();
         })();
         return closed;

@@ -72,12 +72,15 @@ function parseKeyFile(text: string): Map<number, Buffer> {
     throw new Error('ROSTER_KEY_FILE is not a Roster key file (format roster-kek/1 expected)');
   }
   const keys = new Map<number, Buffer>();
-  for (const k of parsed.keys) {
-    const key = Buffer.from(String(k.key), 'base64');
-    if (!Number.isInteger(k.version) || k.version < 1 || key.length !== 32) {
-      throw new Error('ROSTER_KEY_FILE holds a key that is not a 256-bit key with a positive version');
+  for (const k of parsed.keys as unknown[]) {
+    const entry = (typeof k === 'object' && k !== null ? k : {}) as { version?: unknown; key?: unknown };
+    const key = typeof entry.key === 'string' ? Buffer.from(entry.key, 'base64') : Buffer.alloc(0);
+    const version = entry.version;
+    if (typeof version !== 'number' || !Number.isInteger(version) || version < 1 || key.length !== 32) {
+      throw new Error('ROSTER_KEY_FILE holds an entry that is not a 256-bit key with a positive version');
     }
-    keys.set(k.version, key);
+    if (keys.has(version)) throw new Error('ROSTER_KEY_FILE holds two keys with the same version');
+    keys.set(version, key);
   }
   return keys;
 }
@@ -101,6 +104,8 @@ function localProvider(keys: Map<number, Buffer>): KeyProvider {
         throw new RosterError('crypto.integrity', {
           detail: 'the key-encryption key version is not in the key file',
         });
+      // nonce (12) + tag (16) at the least; anything shorter is damaged.
+      if (wrapped.length < 12 + 16) throw new RosterError('crypto.integrity');
       const d = createDecipheriv('aes-256-gcm', kek, wrapped.subarray(0, 12));
       d.setAAD(aad);
       d.setAuthTag(wrapped.subarray(wrapped.length - 16));

@@ -33,12 +33,13 @@ export function fieldAad(tenantId: string, table: string, rowId: string, column:
 
 export function seal(key: Buffer, version: number, plaintext: Buffer, aad: Buffer): Buffer {
   const nonce = randomBytes(NONCE);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG });
-  cipher.setAAD(aad);
-  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   const header = Buffer.alloc(5);
   header[0] = FORMAT;
   header.writeUInt32BE(version, 1);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG });
+  // The header (format and key version) is authenticated too: no byte of a sealed value can change unseen.
+  cipher.setAAD(Buffer.concat([header, aad]));
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return Buffer.concat([header, nonce, body, cipher.getAuthTag()]);
 }
 
@@ -54,7 +55,7 @@ export function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
   const nonce = sealed.subarray(5, HEADER);
   const tag = sealed.subarray(sealed.length - TAG);
   const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG });
-  decipher.setAAD(aad);
+  decipher.setAAD(Buffer.concat([sealed.subarray(0, 5), aad]));
   decipher.setAuthTag(tag);
   try {
     return Buffer.concat([decipher.update(sealed.subarray(HEADER, sealed.length - TAG)), decipher.final()]);

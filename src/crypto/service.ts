@@ -24,6 +24,14 @@ export interface KeyringOptions {
   readonly cacheTtlMs?: number;
 }
 
+/** How long an evicted key's bytes live on for requests still using it. */
+const EVICTED_KEY_GRACE_MS = 60_000;
+
+function scrub(key: TenantKey): void {
+  key.encKey.fill(0);
+  key.indexKey.fill(0);
+}
+
 function tenantKeyAad(tenantId: string, version: number): Buffer {
   return Buffer.from(`roster/tenant-key|${tenantId}|${version}`, 'utf8');
 }
@@ -64,8 +72,9 @@ export class Keyring {
    * @throws RosterError tenants.not_found when the tenant has no key; crypto.integrity when unwrapping fails.
    */
   async tenantKey(q: Queryable, tenantId: string): Promise<TenantKey> {
+    const now = this.#clock.now().getTime();
     const hit = this.#cache.get(tenantId);
-    if (hit && hit.expires > Date.now()) {
+    if (hit && hit.expires > now) {
       // Refresh LRU position.
       this.#cache.delete(tenantId);
       this.#cache.set(tenantId, hit);
@@ -81,31 +90,48 @@ export class Keyring {
     );
     const key = deriveTenantKey(tenantId, row.version, root);
     root.fill(0);
-    this.#remember(key);
-    return key;
+    return this.#remember(key);
   }
 
-  #remember(key: TenantKey): void {
-    if (this.#cache.has(key.tenantId)) this.#evict(key.tenantId);
-    this.#cache.set(key.tenantId, { key, expires: Date.now() + this.#ttl });
+  /** Caches a key; when a concurrent miss cached the same key first, that one is kept and returned. */
+  #remember(key: TenantKey): TenantKey {
+    const now = this.#clock.now().getTime();
+    const existing = this.#cache.get(key.tenantId);
+    if (existing && existing.expires > now && existing.key.version === key.version) {
+      scrub(key);
+      return existing.key;
+    }
+    if (existing) this.#evict(key.tenantId);
+    this.#cache.set(key.tenantId, { key, expires: now + this.#ttl });
     while (this.#cache.size > this.#cacheSize) {
       const oldest = this.#cache.keys().next().value;
       if (oldest === undefined) break;
       this.#evict(oldest);
     }
+    return key;
   }
 
+  /**
+   * Forgets a key and zeroises its bytes once requests that were handed it are done with it: JavaScript
+   * cannot tell when a caller drops a reference, so the wipe waits out a grace period (far longer than any
+   * request) rather than pulling the key from under a decryption in progress.
+   */
   #evict(tenantId: string): void {
     const entry = this.#cache.get(tenantId);
     this.#cache.delete(tenantId);
-    // Zeroise: JavaScript gives no stronger guarantee, but the buffers are not left holding key bytes.
-    entry?.key.encKey.fill(0);
-    entry?.key.indexKey.fill(0);
+    if (!entry) return;
+    const timer = setTimeout(() => scrub(entry.key), EVICTED_KEY_GRACE_MS);
+    timer.unref();
   }
 
-  /** Drops every cached key (zeroised). */
-  clear(): void {
-    for (const id of [...this.#cache.keys()]) this.#evict(id);
+  /** Drops every cached key (zeroised after the grace period; at once with `now`, at shutdown). */
+  clear(options: { now?: boolean } = {}): void {
+    for (const [id, entry] of [...this.#cache.entries()]) {
+      if (options.now) {
+        this.#cache.delete(id);
+        scrub(entry.key);
+      } else this.#evict(id);
+    }
   }
 }
 

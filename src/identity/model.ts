@@ -135,7 +135,14 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   const out: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
+    // defineProperty: a member named __proto__ stays an own member and never becomes the prototype.
+    else
+      Object.defineProperty(out, k, {
+        value: mergePatch(out[k], v),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
   }
   return out;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { RosterError } from './errors.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -9,9 +10,21 @@ export interface Page<T> {
   nextCursor?: string;
 }
 
-/** Opaque cursor: base64url of the last key seen. Tampered or foreign cursors are rejected with 400. */
+/**
+ * Opaque cursor: base64url of the last key seen with a short checksum of it, so an edited, truncated or
+ * foreign cursor is rejected with 400 rather than silently paging from elsewhere. It is not a signature and
+ * need not be: a cursor never widens what a caller may see (every query filters by tenant first).
+ */
 export function encodeCursor(key: string | number): string {
-  return Buffer.from(JSON.stringify({ k: key }), 'utf8').toString('base64url');
+  return Buffer.from(JSON.stringify({ k: key, s: checksum(key) }), 'utf8').toString('base64url');
+}
+
+function checksum(key: unknown): string {
+  return createHash('sha256')
+    .update('roster-cursor\0')
+    .update(JSON.stringify(key) ?? '')
+    .digest('base64url')
+    .slice(0, 8);
 }
 
 export function decodeCursor(cursor: string | undefined): string | undefined {
@@ -30,12 +43,16 @@ export function decodeSeqCursor(cursor: string | undefined): number {
 }
 
 function parseCursor(cursor: string): unknown {
+  let parsed: { k?: unknown; s?: unknown };
   try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: unknown };
-    return parsed?.k;
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: unknown; s?: unknown };
   } catch {
     throw new RosterError('request.invalid_cursor');
   }
+  if (typeof parsed !== 'object' || parsed === null || parsed.s !== checksum(parsed.k)) {
+    throw new RosterError('request.invalid_cursor');
+  }
+  return parsed.k;
 }
 
 /**
