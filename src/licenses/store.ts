@@ -211,17 +211,26 @@ export async function candidatePools(
   productId: string,
   at: { site: string | null; country: string | null },
 ): Promise<{ id: string; name: string }[]> {
-  return q
-    .selectFrom('pools')
-    .select(['id', 'name'])
-    .where('tenant_id', '=', tenantId)
-    .where('product_id', '=', productId)
-    .where((e) => e.or([e('site', 'is', null), e('site', '=', at.site ?? '\u0000')]))
-    .where((e) => e.or([e('country', 'is', null), e('country', '=', at.country ?? '\u0000')]))
-    .orderBy(sql`case when site is not null then 0 when country is not null then 1 else 2 end`)
-    .orderBy('priority')
-    .orderBy('id')
-    .execute();
+  return (
+    q
+      .selectFrom('pools')
+      .select(['id', 'name'])
+      .where('tenant_id', '=', tenantId)
+      .where('product_id', '=', productId)
+      // A user without a site (or country) is served only by pools not scoped to one.
+      .where((e) =>
+        at.site === null ? e('site', 'is', null) : e.or([e('site', 'is', null), e('site', '=', at.site)]),
+      )
+      .where((e) =>
+        at.country === null
+          ? e('country', 'is', null)
+          : e.or([e('country', 'is', null), e('country', '=', at.country)]),
+      )
+      .orderBy(sql`case when site is not null then 0 when country is not null then 1 else 2 end`)
+      .orderBy('priority')
+      .orderBy('id')
+      .execute()
+  );
 }
 
 /**

@@ -40,8 +40,17 @@ const ONBOARDING_UNIQUES: Record<string, ErrorCode> = {
   assignments_user_product_uq: 'licenses.already_assigned',
 };
 
-/** Thrown inside a work when another request committed the same idempotency key first. */
-class KeyTakenMeanwhile extends Error {}
+/**
+ * Thrown inside a work on a unique violation: another request (on another node) may have committed the
+ * same idempotency key meanwhile, and only after the savepoint is rolled back can we look.
+ */
+class UniqueConflict extends Error {
+  readonly original: unknown;
+  constructor(original: unknown) {
+    super('unique conflict');
+    this.original = original;
+  }
+}
 
 interface Deps {
   readonly db: Db;
@@ -167,7 +176,7 @@ export class LifecycleService {
           });
           return { hash, answer: { status: 201, body, replayed: false } satisfies StoredAnswer };
         } catch (err) {
-          if (violatedUniqueIndex(err) === 'idempotency_keys_pk') throw new KeyTakenMeanwhile();
+          if (violatedUniqueIndex(err) !== undefined) throw new UniqueConflict(err);
           throw underUser(mapStoreError(err, ONBOARDING_UNIQUES));
         }
       });
@@ -175,10 +184,12 @@ export class LifecycleService {
       this.#d.metrics?.onboardings.inc({ outcome: 'created' });
       return outcome;
     } catch (err) {
-      if (!(err instanceof KeyTakenMeanwhile)) throw err;
-      // Another node committed this key first: answer as a replay of theirs.
+      if (!(err instanceof UniqueConflict)) throw err;
+      // A concurrent request with this key (on another node) may have committed first: its users row or
+      // its key row is what we collided with. Then this request is a replay of that one.
       const theirs = await this.#stored(this.#d.db.kysely, ctx, idempotencyKey);
-      if (theirs === undefined || theirs === 'expired') throw new RosterError('store.conflict');
+      if (theirs === undefined || theirs === 'expired')
+        throw underUser(mapStoreError(err.original, ONBOARDING_UNIQUES));
       return { hash: theirs.hash, answer: this.#replay(theirs, hash) };
     }
   }
