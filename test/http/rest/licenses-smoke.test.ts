@@ -6,18 +6,30 @@ describeEachStore('licenses smoke', (kind) => {
   const t = useTestApp(kind);
   it('onboards into a pool, waitlists when full, serves the waitlist on offboarding', async () => {
     const { api } = await t().newTenant();
-    expect((await api.post('/api/v1/products', { sku: 'M365-E3', name: 'Microsoft 365 E3' })).status).toBe(201);
-    const pool = await api.post('/api/v1/pools', { product: 'm365-e3', name: 'Berlin', capacity: 1, location: { site: 'ber' } });
+    expect((await api.post('/api/v1/products', { sku: 'M365-E3', name: 'Microsoft 365 E3' })).status).toBe(
+      201,
+    );
+    const pool = await api.post('/api/v1/pools', {
+      product: 'm365-e3',
+      name: 'Berlin',
+      capacity: 1,
+      location: { site: 'ber' },
+    });
     expect(pool.status, pool.raw).toBe(201);
     const onboard = (n: number, key = `k-${n}`) =>
       api.post(
         '/api/v1/onboardings',
-        { user: { userName: `u${n}@x.test`, location: { site: 'ber', country: 'DE' } }, products: ['M365-E3'] },
+        {
+          user: { userName: `u${n}@x.test`, location: { site: 'ber', country: 'DE' } },
+          products: ['M365-E3'],
+        },
         { 'idempotency-key': key },
       );
     const a = await onboard(1);
     expect(a.status, a.raw).toBe(201);
-    expect(a.body.assignments).toEqual([{ product: 'M365-E3', state: 'active', source: 'direct', pool: { id: pool.body.id, name: 'Berlin' } }]);
+    expect(a.body.assignments).toEqual([
+      { product: 'M365-E3', state: 'active', source: 'direct', pool: { id: pool.body.id, name: 'Berlin' } },
+    ]);
     const b = await onboard(2);
     expect(b.body.assignments[0].state).toBe('waitlisted');
     expect(typeof b.body.assignments[0].waitlistPosition).toBe('number');
@@ -36,7 +48,9 @@ describeEachStore('licenses smoke', (kind) => {
     expect(off.status, off.raw).toBe(200);
     expect(off.body.user.status).toBe('deprovisioned');
     const lic = await api.get(`/api/v1/users/${b.body.user.id}/licenses`);
-    expect(lic.body.items).toEqual([{ product: 'M365-E3', state: 'active', source: 'direct', pool: { id: pool.body.id, name: 'Berlin' } }]);
+    expect(lic.body.items).toEqual([
+      { product: 'M365-E3', state: 'active', source: 'direct', pool: { id: pool.body.id, name: 'Berlin' } },
+    ]);
     p = await api.get(`/api/v1/pools/${pool.body.id}`);
     expect(p.body).toMatchObject({ used: 1, waitlisted: 0 });
     expect((await api.patch(`/api/v1/pools/${pool.body.id}`, { capacity: 0 })).status).toBe(409);
