@@ -19,6 +19,7 @@ import type { Config } from './platform/config.js';
 import { GroupCommitter } from './platform/db/group-commit.js';
 import { type Db, openDatabase } from './platform/db/index.js';
 import { migrateToLatest } from './platform/db/migrations.js';
+import { RosterError } from './platform/errors.js';
 import { MemoryRateLimiter } from './platform/http/rate-limit.js';
 import { problemSchema } from './platform/http/schemas.js';
 import { createHttpServer } from './platform/http/server.js';
@@ -106,8 +107,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         try {
           await services.tenants.get(undefined, id);
           return true;
-        } catch {
-          return false;
+        } catch (err) {
+          // Only "no such tenant" is an answer; an unreachable store must surface as 503.
+          if (err instanceof RosterError && err.code === 'tenants.not_found') return false;
+          throw err;
         }
       },
     });

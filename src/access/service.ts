@@ -3,6 +3,7 @@ import type { TenantService } from '../identity/service.js';
 import { type Clock, isoTime } from '../platform/clock.js';
 import type { Actor, Context } from '../platform/context.js';
 import type { Db } from '../platform/db/index.js';
+import { transact } from '../platform/db/tx.js';
 import { RosterError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { decodeCursor, type Page, pageOf } from '../platform/paging.js';
@@ -51,6 +52,8 @@ export class TokenService {
   readonly #touched = new Map<string, number>();
   /** Recently verified tokens by hash (positive answers only), so a busy client does not cost a query per request. */
   readonly #verified = new Map<string, { token: ApiToken; until: number }>();
+  /** Counts revocations made by this node, so a lookup racing a revocation never caches its answer. */
+  #revocations = 0;
   #pendingTouches = new Set<Promise<void>>();
 
   constructor(deps: {
@@ -90,7 +93,7 @@ export class TokenService {
       revokedAt: null,
       lastUsedAt: null,
     };
-    await this.#db.kysely.transaction().execute(async (tx) => {
+    await transact(this.#db, async (tx) => {
       if (input.tenantId !== null) await this.#tenants.get(tx, input.tenantId);
       await insertToken(tx, token, hashToken(secret));
       await this.#audit.record(tx, ctx, token.tenantId, [
@@ -131,13 +134,11 @@ export class TokenService {
 
   /** Revokes a token at once; revoking a revoked token changes nothing. @throws tokens.not_found */
   async revoke(ctx: Context, id: string): Promise<ApiToken> {
-    return this.#db.kysely.transaction().execute(async (tx) => {
+    const token = await transact(this.#db, async (tx) => {
       const before = await findToken(tx, id);
       if (!before) throw new RosterError('tokens.not_found');
       const at = isoTime(this.#clock);
       if (await revokeToken(tx, id, at)) {
-        // This node forgets it at once; other nodes within VERIFIED_TTL_MS (docs/security.md).
-        this.#verified.clear();
         const after = { ...before, revokedAt: at };
         await this.#audit.record(tx, ctx, before.tenantId, [
           {
@@ -152,6 +153,12 @@ export class TokenService {
       }
       return before;
     });
+    // After the commit, so no lookup can read the unrevoked row and cache it again. A lookup that began
+    // before the commit sees the epoch move and does not cache what it read. Other nodes: within
+    // VERIFIED_TTL_MS (docs/security.md).
+    this.#revocations++;
+    this.#verified.clear();
+    return token;
   }
 
   /** The actor a presented secret stands for, or null when it is unknown, expired or revoked. */
@@ -162,8 +169,9 @@ export class TokenService {
     const hit = this.#verified.get(hash);
     let token = hit && hit.until > now.getTime() ? hit.token : undefined;
     if (!token) {
+      const epoch = this.#revocations;
       token = await findTokenByHash(this.#db.kysely, hash);
-      if (token) {
+      if (token && epoch === this.#revocations) {
         if (this.#verified.size >= 10_000) this.#verified.clear();
         this.#verified.set(hash, { token, until: now.getTime() + VERIFIED_TTL_MS });
       }

@@ -105,7 +105,7 @@ async function serve(config: Config): Promise<number> {
         'Use it as "Authorization: Bearer <token>". Set ROSTER_ADMIN_TOKEN to use a token of your own instead.\n\n',
     );
   }
-  const address = await app.http.listen({ port: config.port, host: config.host });
+  const address = await app.http.listen({ port: config.port, host: config.host, backlog: 2048 });
   log.info(
     { address, store: app.db.location, keyProvider: app.services.keys.providerName },
     'roster listening',

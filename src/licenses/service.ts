@@ -367,15 +367,25 @@ export class LicenseService {
     userId: string,
     sku: string,
   ): Promise<{ assignment: Assignment; created: boolean }> {
-    return transact(
-      this.#d.db,
-      async (tx) => {
-        const user = await this.#d.users.get(ctx, userId, tx);
-        const [product] = await this.resolveProducts(tx, ctx.tenantId, [sku], '/product');
-        return this.assignIn(tx, ctx, user, product as Product, 'direct');
-      },
-      UNIQUES,
-    );
+    try {
+      return await transact(
+        this.#d.db,
+        async (tx) => {
+          const user = await this.#d.users.get(ctx, userId, tx);
+          const [product] = await this.resolveProducts(tx, ctx.tenantId, [sku], '/product');
+          return this.assignIn(tx, ctx, user, product as Product, 'direct');
+        },
+        UNIQUES,
+      );
+    } catch (err) {
+      // A concurrent request assigned it first: answer with that assignment, as for any existing one.
+      if (!(err instanceof RosterError) || err.code !== 'licenses.already_assigned') throw err;
+      const product = await store.findProductBySku(this.#d.db.kysely, ctx.tenantId, skuKey(sku));
+      const existing =
+        product && (await store.findAssignment(this.#d.db.kysely, ctx.tenantId, userId, product.id));
+      if (!existing) throw err;
+      return { assignment: existing, created: false };
+    }
   }
 
   /**
@@ -386,8 +396,11 @@ export class LicenseService {
     const all = await store.listAssignmentsOfUser(tx, ctx.tenantId, userId);
     const chosen = productId === undefined ? all : all.filter((a) => a.productId === productId);
     const records: AuditRecord[] = [];
+    const released: Assignment[] = [];
     for (const a of chosen) {
-      await store.deleteAssignment(tx, a.id);
+      // A concurrent release may have removed it first: then its seat was already given back, once.
+      if (!(await store.deleteAssignment(tx, a.id))) continue;
+      released.push(a);
       records.push({
         action: 'license.released',
         targetType: 'user',
@@ -401,7 +414,7 @@ export class LicenseService {
       }
     }
     await this.#d.audit.record(tx, ctx, ctx.tenantId, records);
-    return chosen;
+    return released;
   }
 
   /** Releases one product of a user. @throws identity.user_not_found, licenses.assignment_not_found */
@@ -433,10 +446,27 @@ export class LicenseService {
       (before.location?.site ?? null) !== (after.location?.site ?? null) ||
       (before.location?.country ?? null) !== (after.location?.country ?? null);
     if (moved) {
-      await store.relocateWaitlisted(tx, ctx.tenantId, after.id, {
-        site: after.location?.site ?? null,
-        country: after.location?.country ?? null,
-      });
+      const at = { site: after.location?.site ?? null, country: after.location?.country ?? null };
+      await store.relocateWaitlisted(tx, ctx.tenantId, after.id, at);
+      // Waitlisted means no eligible pool has room: where they are now, one may.
+      const records: AuditRecord[] = [];
+      for (const a of await store.listAssignmentsOfUser(tx, ctx.tenantId, after.id)) {
+        if (a.state !== 'waitlisted') continue;
+        for (const pool of await store.candidatePools(tx, ctx.tenantId, a.productId, at)) {
+          if (!(await store.takeSeat(tx, pool.id))) continue;
+          if (await store.activateAssignment(tx, a.id, pool.id, isoTime(this.#d.clock))) {
+            records.push({
+              action: 'license.assigned',
+              targetType: 'user',
+              targetId: after.id,
+              before: { state: 'waitlisted', waitlistPosition: a.waitlistPosition },
+              after: { state: 'active', source: a.source, pool, reason: 'relocated' },
+            });
+          } else await store.giveBackSeat(tx, pool.id);
+          break;
+        }
+      }
+      await this.#d.audit.record(tx, ctx, ctx.tenantId, records);
     }
   }
 

@@ -11,7 +11,7 @@ import { canonicalJson } from '../platform/canonical-json.js';
 import type { Clock } from '../platform/clock.js';
 import type { TenantContext } from '../platform/context.js';
 import { violatedUniqueIndex } from '../platform/db/errors.js';
-import type { GroupCommitter } from '../platform/db/group-commit.js';
+import { type GroupCommitter, isRetryable } from '../platform/db/group-commit.js';
 import type { Db, Queryable } from '../platform/db/index.js';
 import { mapStoreError, transact } from '../platform/db/tx.js';
 import { type ErrorCode, RosterError } from '../platform/errors.js';
@@ -176,6 +176,8 @@ export class LifecycleService {
           });
           return { hash, answer: { status: 201, body, replayed: false } satisfies StoredAnswer };
         } catch (err) {
+          // Deadlocks and serialization failures go to the committer as they are: it retries the work.
+          if (isRetryable(err)) throw err;
           if (violatedUniqueIndex(err) !== undefined) throw new UniqueConflict(err);
           throw underUser(mapStoreError(err, ONBOARDING_UNIQUES));
         }

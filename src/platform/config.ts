@@ -1,6 +1,7 @@
 /**
  * Every ROSTER_* setting, declared once: its environment name, CLI flag, default, rule and description.
- * `loadConfig` is the only reader of `process.env` in the code base; the result is frozen.
+ * `loadConfig` turns an environment (the CLI passes `process.env`, tests their own) and CLI flags into a
+ * frozen, typed object; nothing else in the code base reads settings.
  */
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -101,10 +102,15 @@ export const SETTINGS = [
       if (raw === undefined) return 'sqlite:./data/roster.db';
       if (/^sqlite:.+/.test(raw)) return raw;
       if (/^postgres(ql)?:\/\//.test(raw)) {
+        let url: URL;
         try {
-          new URL(raw);
+          url = new URL(raw);
         } catch {
           throw new ConfigError(env, 'is not a valid postgres:// URL');
+        }
+        const schema = url.searchParams.get('schema');
+        if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+          throw new ConfigError(env, 'its schema parameter must be a lower-case SQL identifier');
         }
         return raw;
       }
@@ -133,7 +139,10 @@ export const SETTINGS = [
     defaultText: '(unset)',
     parse(raw, env) {
       if (raw === undefined || raw === '') return undefined;
-      if (raw.length < 32) throw new ConfigError(env, 'must be at least 32 characters long');
+      // The same alphabet the Authorization header accepts, so a value that starts Roster also works.
+      if (!/^[A-Za-z0-9._~+/=-]{32,512}$/.test(raw)) {
+        throw new ConfigError(env, 'must be 32 to 512 characters from A-Z a-z 0-9 . _ ~ + / = -');
+      }
       return raw;
     },
   }),
@@ -142,7 +151,8 @@ export const SETTINGS = [
     env: 'ROSTER_REDIS_URL',
     flag: 'redis-url',
     secret: true,
-    description: 'redis://host:port for limits shared between nodes (in-process when unset)',
+    description:
+      'redis://host:port; validated, reserved for limits shared between nodes (limits are per process today)',
     defaultText: '(unset)',
     parse(raw, env) {
       if (raw === undefined || raw === '') return undefined;

@@ -53,6 +53,11 @@ export const ERROR_CATALOGUE = {
     status: 415,
   },
   'request.not_found': { title: 'No such route', kind: 'not_found', status: 404 },
+  'request.uri_too_long': {
+    title: 'A path segment of the URL is too long',
+    kind: 'invalid_argument',
+    status: 414,
+  },
   'request.method_not_allowed': {
     title: 'The method is not allowed on this resource',
     kind: 'invalid_argument',

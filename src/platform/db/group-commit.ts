@@ -41,7 +41,7 @@ interface Pending {
 }
 
 /** Errors worth one more try in a later batch: deadlock, serialization failure, lock contention. */
-function isRetryable(err: unknown): boolean {
+export function isRetryable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === '40P01' || code === '40001' || code === '55P03';
 }

@@ -38,7 +38,8 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
 
 function openSqlite(path: string): Db {
   const file = path === ':memory:' ? path : resolve(path);
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  // The data folder holds the database (and by default the key file): owner-only.
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const database = new SQLite(file);
   database.pragma('journal_mode = WAL');
   // FULL: an acknowledged commit survives power loss, not only a process crash.

@@ -7,6 +7,19 @@ export const MAX_JSON_DEPTH = 32;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
+/** The JSON pointer of the first string (value or key) holding U+0000, if any. */
+function nulAt(value: unknown, pointer = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? pointer : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const here = `${pointer}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    if (k.includes('\u0000')) return here;
+    const found = nulAt(v, here);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 function depthExceeds(value: unknown, limit: number): boolean {
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
@@ -42,6 +55,13 @@ export function parseJsonBody(raw: Buffer): unknown {
   if (depthExceeds(value, MAX_JSON_DEPTH)) {
     throw new RosterError('request.malformed_json', {
       detail: `The body nests deeper than ${MAX_JSON_DEPTH} levels`,
+    });
+  }
+  // Checked after the depth limit, so the walk below is bounded.
+  const nul = nulAt(value);
+  if (nul !== undefined) {
+    throw new RosterError('request.validation_failed', {
+      errors: [{ pointer: nul, detail: 'must not contain the NUL character (U+0000)' }],
     });
   }
   return value;

@@ -56,7 +56,7 @@ export function toRosterError(err: unknown): RosterError {
     return fe.validationContext === 'body'
       ? new RosterError('request.validation_failed', { errors })
       : new RosterError('request.invalid_parameter', {
-          errors: errors.map((e) => ({ ...e, pointer: `${fe.validationContext ?? ''}${e.pointer}` })),
+          errors: errors.map((e) => ({ ...e, pointer: `/${fe.validationContext ?? ''}${e.pointer}` })),
         });
   }
   switch (fe?.code) {

@@ -1,7 +1,8 @@
 /**
  * Request-rate limits with the generic cell rate algorithm (GCRA): each key may make `rate` requests per
  * second with a burst of one second's worth. One number per key (its theoretical arrival time), no timers.
- * This store is in-process; a Redis-backed one shares limits between nodes (ROSTER_REDIS_URL).
+ * This store is in-process, so each node enforces its own limits; a Redis-backed store for limits shared
+ * between nodes (ROSTER_REDIS_URL) is planned with the access-control work.
  */
 export interface RateLimiter {
   /** Takes one request from `key`'s allowance; when refused, says how long to wait. */

@@ -86,9 +86,16 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     requestIdHeader: false,
     // Fastify's own request lines log the URL with its query string, which may carry PII; ours below do not.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // Requests arriving while closing get our own problem+json 503 (the onRequest hook below).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // URL errors found by the router, before any hook: answered as problems too, never echoing the URL.
+    frameworkErrors: (error, request, reply) => {
+      const code =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'request.uri_too_long' : 'request.invalid_parameter';
+      void sendProblem(request, reply, new RosterError(code, { cause: error }));
+    },
   });
 
   const bodyAjv = new Ajv({
@@ -133,8 +140,28 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   app.decorateRequest('actor', null);
   app.decorateRequest('tenantScope', null);
 
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  // While closing, every answer closes its connection: an idle keep-alive socket would otherwise hold the
+  // shutdown open until keepAliveTimeout.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) void reply.header('connection', 'close');
+    return payload;
+  });
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    if (closing) {
+      void reply.header('connection', 'close');
+      throw new RosterError('server.shutting_down');
+    }
+    // No text column takes U+0000 (PostgreSQL refuses it): reject it in the URL as in bodies (body.ts).
+    if (/%00/.test(request.url)) {
+      throw new RosterError('request.invalid_parameter', {
+        detail: 'The URL contains an encoded NUL character',
+      });
+    }
     request.log.debug({ method: request.method, route: request.routeOptions.url }, 'request');
     const mode: AuthMode = request.routeOptions.config?.auth ?? 'any';
     if (mode === 'public') return;
@@ -173,9 +200,23 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     return sendProblem(request, reply, rosterError);
   });
 
-  app.setNotFoundHandler(async (request, reply) =>
-    sendProblem(request, reply, new RosterError('request.not_found')),
-  );
+  // A known path with another method is 405 with Allow (RFC 9110 §15.5.6), an unknown path 404.
+  let patterns: { re: RegExp; method: string }[] | undefined;
+  app.setNotFoundHandler(async (request, reply) => {
+    patterns ??= routeTable.map((r) => ({
+      method: r.method,
+      re: new RegExp(
+        `^${r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`,
+      ),
+    }));
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = [...new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method))];
+    if (allowed.length > 0) {
+      void reply.header('allow', allowed.join(', '));
+      return sendProblem(request, reply, new RosterError('request.method_not_allowed'));
+    }
+    return sendProblem(request, reply, new RosterError('request.not_found'));
+  });
 
   return app;
 }
@@ -183,8 +224,9 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
 function enforceRateLimits(request: FastifyRequest, reply: FastifyReply, deps: HttpDeps): void {
   const { tenant, global } = deps.rateLimits;
   const checks: [string, string, number][] = [];
-  if (global > 0) checks.push(['global', 'global', global]);
+  // The tenant's own limit first: a request it refuses must not use up the allowance of every tenant.
   if (tenant > 0) checks.push(['tenant', `tenant:${request.tenantScope ?? 'platform'}`, tenant]);
+  if (global > 0) checks.push(['global', 'global', global]);
   for (const [limit, key, rate] of checks) {
     const verdict = deps.limiter.take(key, rate);
     if (!verdict.allowed) {

@@ -1,0 +1,596 @@
+/**
+ * Authentication and authorisation of every route, GENERATED FROM THE ROUTE TABLE: a route added to the app
+ * is covered here without editing this file. A write route (or a path parameter) this generator does not
+ * know how to call makes the coverage test fail instead of being skipped silently.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../../../src/main.js';
+import { loadConfig } from '../../../src/platform/config.js';
+import type { RouteEntry } from '../../../src/platform/http/server.js';
+import { createLogger } from '../../../src/platform/logging.js';
+import { ADMIN_TOKEN, type Answer, type Client, useTestApp } from '../../support/app.js';
+import { createTestStore, describeEachStore } from '../../support/stores.js';
+
+/** Rate limits off: these tests send many requests per second on purpose. */
+const ENV = { ROSTER_RATE_LIMIT_TENANT: '0', ROSTER_RATE_LIMIT_GLOBAL: '0' };
+
+async function loadRouteTable(): Promise<RouteEntry[]> {
+  const store = createTestStore('sqlite');
+  const app = await buildApp(
+    loadConfig({
+      ROSTER_DATABASE_URL: store.url,
+      ROSTER_KEY_FILE: join(store.dir, 'roster.key'),
+      ROSTER_ADMIN_TOKEN: ADMIN_TOKEN,
+      ROSTER_LOG_LEVEL: 'silent',
+      ...ENV,
+    }),
+    { logger: createLogger('silent') },
+  );
+  try {
+    return app.http.routeTable.map((r) => ({ ...r }));
+  } finally {
+    await app.close();
+    await store.drop();
+  }
+}
+
+/** The route table, read at collection time so that every route gets its own named tests. */
+const ROUTES = await loadRouteTable();
+const AUTH_MODES = ['public', 'any', 'platform', 'tenant', 'scoped'] as const;
+const routeName = (r: RouteEntry) => `${r.method} ${r.url} [${r.auth}]`;
+const routeKey = (r: Pick<RouteEntry, 'method' | 'url'>) => `${r.method} ${r.url}`;
+
+// ---------------------------------------------------------------------------------------------------------
+// How to call each route: path parameters, bodies and extra headers.
+
+let uniq = 0;
+const u = (label: string) => `${label}-${process.pid}-${++uniq}-${randomBytes(3).toString('hex')}`;
+
+/** The things of one tenant that path parameters and bodies refer to. */
+interface World {
+  readonly tenantId: string;
+  readonly token: string;
+  readonly api: Client;
+  /** In the group, holding a seat. */
+  readonly userId: string;
+  /** In no group, holding nothing. */
+  readonly otherUserId: string;
+  readonly groupId: string;
+  readonly tokenId: string;
+  /** A product the first user holds a seat of (absent when the app has no license routes). */
+  readonly sku?: string;
+  /** A product the first user holds nothing of, whose pool has room. */
+  readonly spareSku?: string;
+  /** A pool no seat is taken from (deletable). */
+  readonly idlePoolId?: string;
+}
+
+/** Path parameters by `<preceding segment>/:<name>`. */
+const PARAMS: Record<string, (w: World, method: string) => string | undefined> = {
+  'tenants/:id': (w) => w.tenantId,
+  'users/:id': (w) => w.userId,
+  'groups/:id': (w) => w.groupId,
+  // PUT adds a member (so: someone not in the group yet), DELETE removes one.
+  'members/:userId': (w, method) => (method === 'PUT' ? w.otherUserId : w.userId),
+  'tokens/:id': (w) => w.tokenId,
+  'pools/:id': (w) => w.idlePoolId,
+  'licenses/:sku': (w) => w.sku,
+};
+
+interface Call {
+  readonly body?: unknown;
+  readonly headers?: Record<string, string>;
+}
+
+/** Every route that is not a GET needs an entry here: a valid request of the route for world `w`. */
+const WRITES: Record<string, (w: World) => Call> = {
+  'POST /api/v1/tenants': () => ({ body: { name: u('tenant') } }),
+  'POST /api/v1/tokens': (w) => ({ body: { tenantId: w.tenantId, name: u('token') } }),
+  'DELETE /api/v1/tokens/:id': () => ({}),
+  'POST /api/v1/users': () => ({ body: { userName: `${u('user')}@example.com` } }),
+  'PATCH /api/v1/users/:id': () => ({ body: { title: u('title') } }),
+  'DELETE /api/v1/users/:id': () => ({}),
+  'POST /api/v1/groups': () => ({ body: { displayName: u('group') } }),
+  'PATCH /api/v1/groups/:id': () => ({ body: { description: u('description') } }),
+  'DELETE /api/v1/groups/:id': () => ({}),
+  'PUT /api/v1/groups/:id/members/:userId': () => ({}),
+  'DELETE /api/v1/groups/:id/members/:userId': () => ({}),
+  'POST /api/v1/products': () => ({ body: { sku: u('SKU'), name: 'Product' } }),
+  'POST /api/v1/pools': (w) => ({ body: { product: w.sku, name: u('pool'), capacity: 3 } }),
+  'PATCH /api/v1/pools/:id': () => ({ body: { capacity: 7 } }),
+  'DELETE /api/v1/pools/:id': () => ({}),
+  'POST /api/v1/users/:id/licenses': (w) => ({ body: { product: w.spareSku } }),
+  'DELETE /api/v1/users/:id/licenses/:sku': () => ({}),
+  'POST /api/v1/users/:id/offboard': () => ({}),
+  'POST /api/v1/onboardings': () => ({
+    body: { user: { userName: `${u('joiner')}@example.com` }, products: [] },
+    headers: { 'idempotency-key': u('idem') },
+  }),
+};
+
+function paramsOf(url: string): { name: string; key: string }[] {
+  const segs = url.split('/');
+  return segs.flatMap((s, i) =>
+    s.startsWith(':') ? [{ name: s.slice(1), key: `${segs[i - 1]}/${s}` }] : [],
+  );
+}
+
+/** Why the generator cannot call a route, or undefined when it can. */
+function unknownPart(r: RouteEntry): string | undefined {
+  for (const p of paramsOf(r.url)) if (!PARAMS[p.key]) return `no filler for path parameter ${p.key}`;
+  if (r.method !== 'GET' && !WRITES[routeKey(r)]) return 'no request body/headers known for this write';
+  return undefined;
+}
+
+function fillUrl(r: RouteEntry, w: World): string {
+  let url = r.url;
+  for (const p of paramsOf(r.url)) {
+    const v = PARAMS[p.key]?.(w, r.method);
+    if (v === undefined) throw new Error(`${routeKey(r)}: the world has nothing for ${p.key}`);
+    url = url.replace(`:${p.name}`, encodeURIComponent(v));
+  }
+  return url;
+}
+
+/** Sends route `r` for world `w` with exactly the given credentials header (or none). */
+async function send(
+  c: Client,
+  r: RouteEntry,
+  w: World,
+  headers: Record<string, string> = {},
+  authorization?: string,
+): Promise<Answer> {
+  const call = WRITES[routeKey(r)]?.(w) ?? {};
+  const h: Record<string, string> = { ...(call.headers ?? {}), ...headers };
+  if (authorization !== undefined) h.authorization = authorization;
+  if (call.body !== undefined) h['content-type'] = 'application/json';
+  return c.raw(r.method, fillUrl(r, w), call.body === undefined ? '' : JSON.stringify(call.body), h);
+}
+
+function expectUnauthenticated(res: Answer, what: string): void {
+  expect(res.status, `${what}: ${res.raw}`).toBe(401);
+  expect(res.headers['www-authenticate'], what).toMatch(/^Bearer\b/);
+  expect(String(res.headers['content-type']), what).toMatch(/^application\/problem\+json/);
+  expect(res.body?.code, what).toBe('auth.unauthenticated');
+  expect(res.body?.type, what).toBe('urn:roster:problem:auth.unauthenticated');
+}
+
+const is2xx = (res: Answer) => res.status >= 200 && res.status < 300;
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are inspected loosely
+async function listAll(c: Client, path: string, headers?: Record<string, string>): Promise<any[]> {
+  // biome-ignore lint/suspicious/noExplicitAny: answers are inspected loosely
+  const items: any[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const r = await c.get(`${path}?limit=200${cursor ? `&cursor=${cursor}` : ''}`, headers);
+    expect(r.status, r.raw).toBe(200);
+    items.push(...r.body.items);
+    cursor = r.body.nextCursor;
+    if (!cursor) return items;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+describeEachStore(
+  'authentication and authorisation of every route (generated from the route table)',
+  (kind) => {
+    const t = useTestApp(kind, ENV);
+    const hasRoute = (method: string, url: string) =>
+      ROUTES.some((r) => r.method === method && r.url === url);
+
+    /** A tenant's world: two users (the first in a group and holding a seat), a group, a token, pools. */
+    async function world(tenant?: { tenantId: string; token: string; api: Client }): Promise<World> {
+      const { tenantId, token: secret, api } = tenant ?? (await t().newTenant());
+      const user = await api.post('/api/v1/users', {
+        userName: `${u('alice')}@example.com`,
+        // Seat allocation for a user without a location has its own test (errors.test.ts).
+        location: { site: 'ber-1', country: 'DE' },
+        emails: [{ value: `${u('alice')}@example.com` }],
+      });
+      expect(user.status, user.raw).toBe(201);
+      const other = await api.post('/api/v1/users', {
+        userName: `${u('bob')}@example.com`,
+        location: { site: 'ber-1', country: 'DE' },
+      });
+      expect(other.status, other.raw).toBe(201);
+      const group = await api.post('/api/v1/groups', { displayName: u('group'), members: [user.body.id] });
+      expect(group.status, group.raw).toBe(201);
+      const token = await t().admin.post('/api/v1/tokens', { tenantId, name: u('spare') });
+      expect(token.status, token.raw).toBe(201);
+      let sku: string | undefined;
+      let spareSku: string | undefined;
+      let idlePoolId: string | undefined;
+      if (hasRoute('POST', '/api/v1/products') && hasRoute('POST', '/api/v1/pools')) {
+        sku = u('SKU');
+        const spare = u('SKU');
+        spareSku = spare;
+        for (const s of [sku, spare]) {
+          const p = await api.post('/api/v1/products', { sku: s, name: s });
+          expect(p.status, p.raw).toBe(201);
+        }
+        const pool = await api.post('/api/v1/pools', { product: sku, name: u('pool'), capacity: 5 });
+        expect(pool.status, pool.raw).toBe(201);
+        const idle = await api.post('/api/v1/pools', { product: spare, name: u('pool'), capacity: 5 });
+        expect(idle.status, idle.raw).toBe(201);
+        idlePoolId = idle.body.id;
+        if (hasRoute('POST', '/api/v1/users/:id/licenses')) {
+          const seat = await api.post(`/api/v1/users/${user.body.id}/licenses`, { product: sku });
+          expect(seat.status, seat.raw).toBe(201);
+        }
+      }
+      return {
+        tenantId,
+        token: secret,
+        api,
+        userId: user.body.id,
+        otherUserId: other.body.id,
+        groupId: group.body.id,
+        tokenId: token.body.id,
+        ...(sku ? { sku } : {}),
+        ...(spareSku ? { spareSku } : {}),
+        ...(idlePoolId ? { idlePoolId } : {}),
+      };
+    }
+
+    /** Drops what changes on every read: `lastUsedAt` (written whenever a token is used), request ids. */
+    function stable(v: unknown): unknown {
+      return JSON.parse(JSON.stringify(v ?? null), (k, x) =>
+        k === 'lastUsedAt' || k === 'requestId' ? undefined : x,
+      );
+    }
+
+    /** Everything the tenant and the platform scope can see of themselves (for "nothing changed"). */
+    async function everything(w: World): Promise<unknown> {
+      const views: Record<string, unknown> = {};
+      for (const r of ROUTES) {
+        // Probes, metrics (they count requests) and the API document are not state.
+        if (r.method !== 'GET' || r.auth === 'public') continue;
+        if (r.url === '/metrics' || r.url.endsWith('/openapi.json')) continue;
+        if (unknownPart(r)) continue;
+        if (r.auth !== 'platform') {
+          const tenantSide = await send(w.api, r, w);
+          views[`tenant ${routeKey(r)}`] = { status: tenantSide.status, body: stable(tenantSide.body) };
+        }
+        if (r.auth === 'platform' || r.auth === 'scoped') {
+          const platformSide = await send(t().admin, r, w);
+          views[`platform ${routeKey(r)}`] = { status: platformSide.status, body: stable(platformSide.body) };
+        }
+      }
+      views.audit = await listAll(w.api, '/api/v1/audit/entries');
+      views.platformAudit = await listAll(t().admin, '/api/v1/audit/entries');
+      return views;
+    }
+
+    interface Creds {
+      readonly w: World;
+      /** Tenant-bound and platform-wide secrets, each once valid, now expired or revoked. */
+      readonly dead: { label: string; secret: string }[];
+    }
+    let credsP: Promise<Creds> | undefined;
+    /** Built once per store: expired tokens are minted with a short expiry, shown to work, then outlived. */
+    function creds(): Promise<Creds> {
+      credsP ??= (async () => {
+        const w = await world();
+        const expiresAt = new Date(Date.now() + 1500).toISOString();
+        const mint = async (tenantId: string | null, expires: boolean) => {
+          const res = await t().admin.post('/api/v1/tokens', {
+            tenantId,
+            name: u('short'),
+            ...(expires ? { expiresAt } : {}),
+          });
+          expect(res.status, res.raw).toBe(201);
+          return res.body as { id: string; token: string };
+        };
+        const expiredTenant = await mint(w.tenantId, true);
+        const expiredPlatform = await mint(null, true);
+        const revokedTenant = await mint(w.tenantId, false);
+        const revokedPlatform = await mint(null, false);
+        // Every one of them works first: a 401 later is then the expiry's or the revocation's doing.
+        for (const tok of [expiredTenant, revokedTenant]) {
+          const ok = await t().client(tok.token).get(`/api/v1/tenants/${w.tenantId}`);
+          expect(ok.status, ok.raw).toBe(200);
+        }
+        for (const tok of [expiredPlatform, revokedPlatform]) {
+          const ok = await t().client(tok.token).get('/api/v1/tenants');
+          expect(ok.status, ok.raw).toBe(200);
+        }
+        for (const tok of [revokedTenant, revokedPlatform]) {
+          const del = await t().admin.delete(`/api/v1/tokens/${tok.id}`);
+          expect(del.status, del.raw).toBe(200);
+          expect(del.body.revokedAt).toEqual(expect.any(String));
+        }
+        const wait = Date.parse(expiresAt) - Date.now() + 100;
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        const dead = [
+          { label: 'expired tenant token', secret: expiredTenant.token },
+          { label: 'expired platform token', secret: expiredPlatform.token },
+          { label: 'revoked tenant token', secret: revokedTenant.token },
+          { label: 'revoked platform token', secret: revokedPlatform.token },
+        ];
+        return { w, dead };
+      })();
+      return credsP;
+    }
+
+    /** Header values that must never authenticate, built around a secret that would. */
+    function malformed(secret: string): string[] {
+      return [
+        '',
+        'Bearer',
+        'Bearer ',
+        secret,
+        `Basic ${Buffer.from(`user:${secret}`).toString('base64')}`,
+        `Basic ${secret}`,
+        `Token ${secret}`,
+        `BearerX ${secret}`,
+        `Bearer:${secret}`,
+        `Bearer "${secret}"`,
+        `Bearer ${secret} ${secret}`,
+        `Bearer ${secret},`,
+        `Bearer ${secret.slice(0, 8)}`,
+        `Bearer ${'A'.repeat(600)}`,
+      ];
+    }
+
+    function unknown(secret: string): string[] {
+      const flipped = secret.slice(0, -1) + (secret.endsWith('A') ? 'B' : 'A');
+      return [
+        `Bearer rst_${randomBytes(32).toString('base64url')}`,
+        `Bearer ${flipped}`,
+        `Bearer ${secret}x`,
+        `Bearer ${secret.slice(0, -1)}`,
+        `Bearer ${ADMIN_TOKEN.toUpperCase()}`,
+      ];
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    it('the route table is the app’s, lists every mode, and the generator knows how to call every route', () => {
+      expect(t().app.http.routeTable.map((r) => ({ ...r }))).toEqual(ROUTES);
+      for (const r of ROUTES) expect(AUTH_MODES, routeName(r)).toContain(r.auth);
+      expect(new Set(ROUTES.map(routeKey)).size, 'duplicate routes').toBe(ROUTES.length);
+      // A vacuous table would make every generated test vacuous.
+      for (const mode of ['public', 'any', 'platform', 'tenant', 'scoped'] as const)
+        expect(
+          ROUTES.some((r) => r.auth === mode),
+          `no ${mode} route`,
+        ).toBe(true);
+      expect(
+        ROUTES.filter((r) => r.auth === 'public')
+          .map(routeKey)
+          .sort(),
+      ).toEqual(['GET /healthz', 'GET /readyz']);
+      const unknownRoutes = ROUTES.flatMap((r) => {
+        const why = r.auth === 'public' ? undefined : unknownPart(r);
+        return why ? [`${routeName(r)}: ${why}`] : [];
+      });
+      expect(unknownRoutes).toEqual([]);
+    });
+
+    // ------------------------------------------------------------------------------------------------
+    describe('401 on every non-public route', () => {
+      for (const r of ROUTES.filter((x) => x.auth !== 'public')) {
+        it(`${routeName(r)}: no token, malformed header, unknown, expired and revoked tokens answer 401`, async () => {
+          if (unknownPart(r)) throw new Error(`${routeName(r)}: ${unknownPart(r)}`);
+          const { w, dead } = await creds();
+          // Malformed headers are built around a secret that would work on this route for this world.
+          const goodSecret = r.auth === 'platform' ? ADMIN_TOKEN : w.token;
+          const anon = t().client(undefined);
+          const headers: Record<string, string> =
+            r.auth === 'tenant' || r.auth === 'scoped' ? { 'roster-tenant': w.tenantId } : {};
+          const before = await everything(w);
+          expectUnauthenticated(await send(anon, r, w, headers), 'no Authorization header');
+          for (const h of malformed(goodSecret))
+            expectUnauthenticated(await send(anon, r, w, headers, h), `malformed ${JSON.stringify(h)}`);
+          for (const h of unknown(goodSecret)) expectUnauthenticated(await send(anon, r, w, headers, h), h);
+          for (const d of dead)
+            expectUnauthenticated(await send(anon, r, w, headers, `Bearer ${d.secret}`), d.label);
+          if (r.method === 'GET') {
+            const head = await anon.raw('HEAD', fillUrl(r, w), '', headers);
+            expect(head.status, 'HEAD without a token').toBe(401);
+          }
+          expect(await everything(w)).toEqual(before);
+        });
+      }
+    });
+
+    describe('public routes answer without a token', () => {
+      for (const r of ROUTES.filter((x) => x.auth === 'public')) {
+        it(`${routeName(r)} answers 200 without a token, and ignores a bad one`, async () => {
+          const anon = t().client(undefined);
+          const res = await anon.raw(r.method, r.url, '', {});
+          expect(res.status, res.raw).toBe(200);
+          const junk = await anon.raw(r.method, r.url, '', {
+            authorization: 'Bearer not-a-valid-token-at-all',
+          });
+          expect(junk.status, junk.raw).toBe(200);
+          if (r.method === 'GET') expect((await anon.raw('HEAD', r.url, '', {})).status).toBe(200);
+        });
+      }
+    });
+
+    // ------------------------------------------------------------------------------------------------
+    describe('platform routes: tenant tokens get 403, platform tokens get through', () => {
+      for (const r of ROUTES.filter((x) => x.auth === 'platform')) {
+        it(`${routeName(r)}: a tenant token gets 403 auth.forbidden and changes nothing`, async () => {
+          if (unknownPart(r)) throw new Error(`${routeName(r)}: ${unknownPart(r)}`);
+          const w = await world();
+          const before = await everything(w);
+          for (const headers of [{}, { 'roster-tenant': w.tenantId }] as Record<string, string>[]) {
+            const res = await send(w.api, r, w, headers);
+            expect(res.status, res.raw).toBe(403);
+            expect(res.body.code).toBe('auth.forbidden');
+            expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
+          }
+          expect(await everything(w)).toEqual(before);
+          // The same request with a platform token goes through (so the 403 was the token's doing).
+          for (const secret of [ADMIN_TOKEN, (await mintPlatform()).token]) {
+            const ok = await send(t().client(secret), r, w);
+            expect(is2xx(ok), `platform token: ${ok.status} ${ok.raw.slice(0, 300)}`).toBe(true);
+            if (r.method !== 'GET') break; // a write is done once
+          }
+        });
+      }
+    });
+
+    async function mintPlatform(): Promise<{ id: string; token: string }> {
+      const res = await t().admin.post('/api/v1/tokens', { name: u('platform') });
+      expect(res.status, res.raw).toBe(201);
+      expect(res.body.tenantId).toBeNull();
+      return res.body;
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    describe('tenant routes: platform tokens need Roster-Tenant', () => {
+      for (const r of ROUTES.filter((x) => x.auth === 'tenant')) {
+        it(`${routeName(r)}: a platform token without Roster-Tenant gets 403 auth.tenant_required; with it, it works`, async () => {
+          if (unknownPart(r)) throw new Error(`${routeName(r)}: ${unknownPart(r)}`);
+          const w = await world();
+          const platform = await mintPlatform();
+          const before = await everything(w);
+          for (const secret of [ADMIN_TOKEN, platform.token]) {
+            for (const headers of [{}, { 'roster-tenant': '' }] as Record<string, string>[]) {
+              const res = await send(t().client(secret), r, w, headers);
+              expect(res.status, res.raw).toBe(403);
+              expect(res.body.code).toBe('auth.tenant_required');
+              expect(res.body.type).toBe('urn:roster:problem:auth.tenant_required');
+            }
+            const nowhere = await send(t().client(secret), r, w, {
+              'roster-tenant': '01900000-0000-7000-8000-000000000000',
+            });
+            expect(nowhere.status, nowhere.raw).toBe(404);
+            expect(nowhere.body.code).toBe('tenants.not_found');
+          }
+          expect(await everything(w)).toEqual(before);
+
+          // With the header, the platform token acts on that tenant.
+          const auditBefore = await listAll(w.api, '/api/v1/audit/entries');
+          const res = await send(t().client(platform.token), r, w, { 'roster-tenant': w.tenantId });
+          expect(is2xx(res), `${res.status} ${res.raw.slice(0, 300)}`).toBe(true);
+          if (r.method === 'GET') {
+            const own = await send(w.api, r, w);
+            expect(own.status).toBe(res.status);
+            expect(res.body).toEqual(own.body);
+          } else {
+            const added = (await listAll(w.api, '/api/v1/audit/entries')).slice(auditBefore.length);
+            expect(added.length, 'the write is audited in the named tenant').toBeGreaterThan(0);
+            for (const e of added) {
+              expect(e.tenantId).toBe(w.tenantId);
+              expect(e.actor).toBe(`token:${platform.id}`);
+            }
+          }
+        });
+      }
+    });
+
+    describe('scoped and any routes', () => {
+      for (const r of ROUTES.filter((x) => x.auth === 'scoped')) {
+        it(`${routeName(r)}: tenant tokens see their tenant, platform tokens the platform or the named tenant`, async () => {
+          if (unknownPart(r)) throw new Error(`${routeName(r)}: ${unknownPart(r)}`);
+          const w = await world();
+          const own = await send(w.api, r, w);
+          expect(own.status, own.raw).toBe(200);
+          const named = await send(t().admin, r, w, { 'roster-tenant': w.tenantId });
+          expect(named.status, named.raw).toBe(200);
+          expect(named.body).toEqual(own.body);
+          const platform = await send(t().admin, r, w);
+          expect(platform.status, platform.raw).toBe(200);
+          expect(platform.body).not.toEqual(own.body);
+          for (const item of (platform.body.items ?? []) as { tenantId?: unknown }[])
+            if ('tenantId' in item) expect(item.tenantId).toBeNull();
+          for (const item of (own.body.items ?? []) as { tenantId?: unknown }[])
+            if ('tenantId' in item) expect(item.tenantId).toBe(w.tenantId);
+        });
+      }
+      for (const r of ROUTES.filter((x) => x.auth === 'any')) {
+        it(`${routeName(r)}: tenant and platform tokens both get through`, async () => {
+          if (unknownPart(r)) throw new Error(`${routeName(r)}: ${unknownPart(r)}`);
+          const w = await world();
+          for (const c of [w.api, t().admin, t().client((await mintPlatform()).token)]) {
+            const res = await send(c, r, w);
+            expect(is2xx(res), `${res.status} ${res.raw.slice(0, 300)}`).toBe(true);
+          }
+        });
+      }
+    });
+
+    // ------------------------------------------------------------------------------------------------
+    describe('token lifecycle', () => {
+      it('a token stops working the moment it is revoked, and revocation is audited', async () => {
+        const w = await world();
+        const minted = await t().admin.post('/api/v1/tokens', { tenantId: w.tenantId, name: u('victim') });
+        expect(minted.status).toBe(201);
+        expect(minted.headers['cache-control']).toBe('no-store');
+        const c = t().client(minted.body.token);
+        expect((await c.get('/api/v1/users')).status).toBe(200);
+        const revoked = await t().admin.delete(`/api/v1/tokens/${minted.body.id}`);
+        expect(revoked.status, revoked.raw).toBe(200);
+        expectUnauthenticated(await c.get('/api/v1/users'), 'revoked');
+        const again = await t().admin.delete(`/api/v1/tokens/${minted.body.id}`);
+        expect(again.status).toBe(200);
+        expect(again.body.revokedAt).toBe(revoked.body.revokedAt);
+        const audit = await listAll(w.api, '/api/v1/audit/entries');
+        expect(
+          audit.filter((e) => e.action === 'token.revoked' && e.target.id === minted.body.id),
+        ).toHaveLength(1);
+      });
+
+      it('a token revoked while requests with it are in flight answers 401 once the revocation has answered', async () => {
+        const w = await world();
+        const failures: string[] = [];
+        for (let round = 0; round < 5; round++) {
+          const minted = await t().admin.post('/api/v1/tokens', { tenantId: w.tenantId, name: u('busy') });
+          expect(minted.status).toBe(201);
+          const c = t().client(minted.body.token);
+          expect((await c.get('/api/v1/users')).status).toBe(200);
+          let stop = false;
+          const deadline = Date.now() + 1500;
+          const hammers = Array.from({ length: 4 }, async () => {
+            while (!stop && Date.now() < deadline) await c.get(`/api/v1/tenants/${w.tenantId}`);
+          });
+          let after: Answer;
+          try {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            const revoked = await t().admin.delete(`/api/v1/tokens/${minted.body.id}`);
+            expect(revoked.status, revoked.raw).toBe(200);
+            after = await c.get('/api/v1/users');
+          } finally {
+            stop = true;
+            await Promise.all(hammers);
+          }
+          if (after.status !== 401) failures.push(`round ${round}: ${after.status} after revocation`);
+        }
+        expect(failures).toEqual([]);
+      });
+
+      it('a token minted with an expiry works until then and answers 401 after', async () => {
+        const { w, dead } = await creds();
+        for (const d of dead) {
+          const res = await t().client(d.secret).get(`/api/v1/tenants/${w.tenantId}`);
+          expectUnauthenticated(res, d.label);
+        }
+      });
+
+      it('the bearer scheme is case-insensitive and the secret is shown only on creation', async () => {
+        const w = await world();
+        const minted = await t().admin.post('/api/v1/tokens', { tenantId: w.tenantId, name: u('case') });
+        for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+          const res = await t()
+            .client(undefined)
+            .get('/api/v1/users', {
+              authorization: `${scheme} ${minted.body.token}`,
+            });
+          expect(res.status, scheme).toBe(200);
+        }
+        const read = await t().admin.get(`/api/v1/tokens/${minted.body.id}`);
+        expect(read.status).toBe(200);
+        expect(read.raw.includes(minted.body.token)).toBe(false);
+        const list = await t().admin.get(`/api/v1/tokens?tenantId=${w.tenantId}`);
+        expect(list.raw.includes(minted.body.token)).toBe(false);
+      });
+    });
+  },
+);

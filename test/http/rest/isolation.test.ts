@@ -1,0 +1,646 @@
+/**
+ * Tenant isolation, GENERATED FROM THE ROUTE TABLE: every route with path parameters is called by tenant A
+ * with tenant B's ids (each mix of A's and B's where there are several), and every list is read by A and
+ * searched with B's values. A route with a parameter this generator cannot fill fails the coverage test.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../../../src/main.js';
+import { loadConfig } from '../../../src/platform/config.js';
+import type { RouteEntry } from '../../../src/platform/http/server.js';
+import { createLogger } from '../../../src/platform/logging.js';
+import { ADMIN_TOKEN, type Answer, type Client, useTestApp } from '../../support/app.js';
+import { createTestStore, describeEachStore } from '../../support/stores.js';
+
+/** Rate limits off: these tests send many requests per second on purpose. */
+const ENV = { ROSTER_RATE_LIMIT_TENANT: '0', ROSTER_RATE_LIMIT_GLOBAL: '0' };
+
+async function loadRouteTable(): Promise<RouteEntry[]> {
+  const store = createTestStore('sqlite');
+  const app = await buildApp(
+    loadConfig({
+      ROSTER_DATABASE_URL: store.url,
+      ROSTER_KEY_FILE: join(store.dir, 'roster.key'),
+      ROSTER_ADMIN_TOKEN: ADMIN_TOKEN,
+      ROSTER_LOG_LEVEL: 'silent',
+      ...ENV,
+    }),
+    { logger: createLogger('silent') },
+  );
+  try {
+    return app.http.routeTable.map((r) => ({ ...r }));
+  } finally {
+    await app.close();
+    await store.drop();
+  }
+}
+
+/** The route table, read at collection time so that every route gets its own named test. */
+const ROUTES = await loadRouteTable();
+const routeName = (r: RouteEntry) => `${r.method} ${r.url} [${r.auth}]`;
+const routeKey = (r: Pick<RouteEntry, 'method' | 'url'>) => `${r.method} ${r.url}`;
+
+let uniq = 0;
+const u = (label: string) => `${label}-${process.pid}-${++uniq}-${randomBytes(3).toString('hex')}`;
+
+// ---------------------------------------------------------------------------------------------------------
+// The generator's knowledge: how to fill each path parameter, and a valid request for each write.
+
+/** Everything of one tenant that paths and bodies refer to. */
+interface World {
+  readonly tenantId: string;
+  readonly tenantName: string;
+  readonly token: string;
+  readonly api: Client;
+  /** In the group, holds a seat, manages `otherUserId`. */
+  readonly userId: string;
+  readonly otherUserId: string;
+  readonly groupId: string;
+  readonly tokenId: string;
+  readonly sku?: string;
+  readonly spareSku?: string;
+  readonly poolId?: string;
+  readonly idlePoolId?: string;
+  /** Values that identify this tenant's data: none may reach another tenant's answers. */
+  readonly secrets: string[];
+  /** Searchable values of the first user and the group. */
+  readonly values: {
+    userName: string;
+    email: string;
+    externalId: string;
+    department: string;
+    groupName: string;
+    groupExternalId: string;
+    sharedUserName: string;
+  };
+}
+
+/** Path parameters by `<preceding segment>/:<name>`; `method` lets PUT pick a user not yet a member. */
+const PARAMS: Record<string, (w: World, method: string) => string | undefined> = {
+  'tenants/:id': (w) => w.tenantId,
+  'users/:id': (w) => w.userId,
+  'groups/:id': (w) => w.groupId,
+  'members/:userId': (w, method) => (method === 'PUT' ? w.otherUserId : w.userId),
+  'tokens/:id': (w) => w.tokenId,
+  'pools/:id': (w) => w.poolId,
+  'licenses/:sku': (w) => w.sku,
+};
+
+/** A value no tenant has, per parameter: B's ids must answer exactly like these. */
+const NOWHERE: Record<string, () => string> = {
+  'tenants/:id': () => '01900000-0000-7000-8000-00000000000a',
+  'users/:id': () => '01900000-0000-7000-8000-00000000000b',
+  'groups/:id': () => '01900000-0000-7000-8000-00000000000c',
+  'members/:userId': () => '01900000-0000-7000-8000-00000000000d',
+  'tokens/:id': () => '01900000-0000-7000-8000-00000000000e',
+  'pools/:id': () => '01900000-0000-7000-8000-00000000000f',
+  'licenses/:sku': () => 'NO-SUCH-SKU',
+};
+
+interface Call {
+  readonly body?: unknown;
+  readonly headers?: Record<string, string>;
+}
+
+/** A valid request of each write route, referring to the CALLER's own things (`w`). */
+const WRITES: Record<string, (w: World) => Call> = {
+  'POST /api/v1/tenants': () => ({ body: { name: u('tenant') } }),
+  'POST /api/v1/tokens': (w) => ({ body: { tenantId: w.tenantId, name: u('token') } }),
+  'DELETE /api/v1/tokens/:id': () => ({}),
+  'POST /api/v1/users': () => ({ body: { userName: `${u('user')}@example.com` } }),
+  'PATCH /api/v1/users/:id': () => ({ body: { title: 'Pwned', department: 'Pwned' } }),
+  'DELETE /api/v1/users/:id': () => ({}),
+  'POST /api/v1/groups': () => ({ body: { displayName: u('group') } }),
+  'PATCH /api/v1/groups/:id': () => ({ body: { description: 'Pwned' } }),
+  'DELETE /api/v1/groups/:id': () => ({}),
+  'PUT /api/v1/groups/:id/members/:userId': () => ({}),
+  'DELETE /api/v1/groups/:id/members/:userId': () => ({}),
+  'POST /api/v1/products': () => ({ body: { sku: u('SKU'), name: 'Product' } }),
+  'POST /api/v1/pools': (w) => ({ body: { product: w.sku, name: u('pool'), capacity: 3 } }),
+  'PATCH /api/v1/pools/:id': () => ({ body: { capacity: 0, name: 'Pwned' } }),
+  'DELETE /api/v1/pools/:id': () => ({}),
+  'POST /api/v1/users/:id/licenses': (w) => ({ body: { product: w.spareSku } }),
+  'DELETE /api/v1/users/:id/licenses/:sku': () => ({}),
+  'POST /api/v1/users/:id/offboard': () => ({}),
+  'POST /api/v1/onboardings': () => ({
+    body: { user: { userName: `${u('joiner')}@example.com` }, products: [] },
+    headers: { 'idempotency-key': u('idem') },
+  }),
+};
+
+function paramsOf(url: string): { name: string; key: string }[] {
+  const segs = url.split('/');
+  return segs.flatMap((s, i) =>
+    s.startsWith(':') ? [{ name: s.slice(1), key: `${segs[i - 1]}/${s}` }] : [],
+  );
+}
+
+function unknownPart(r: RouteEntry): string | undefined {
+  for (const p of paramsOf(r.url)) {
+    if (!PARAMS[p.key]) return `no filler for path parameter ${p.key}`;
+    if (!NOWHERE[p.key]) return `no unknown value for path parameter ${p.key}`;
+  }
+  if (r.method !== 'GET' && !WRITES[routeKey(r)]) return 'no request body/headers known for this write';
+  return undefined;
+}
+
+type Owner = World | 'nowhere';
+
+/** The url with each parameter taken from its owner (a world, or a value nobody has). */
+function fillUrl(r: RouteEntry, owners: readonly Owner[]): string {
+  let url = r.url;
+  paramsOf(r.url).forEach((p, i) => {
+    const o = owners[i];
+    const v = o === 'nowhere' ? NOWHERE[p.key]?.() : o ? PARAMS[p.key]?.(o, r.method) : undefined;
+    if (v === undefined) throw new Error(`${routeKey(r)}: nothing to fill ${p.key} with`);
+    url = url.replace(`:${p.name}`, encodeURIComponent(v));
+  });
+  return url;
+}
+
+async function send(
+  c: Client,
+  r: RouteEntry,
+  owners: readonly Owner[],
+  caller: World,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  const call = WRITES[routeKey(r)]?.(caller) ?? {};
+  const h: Record<string, string> = { ...(call.headers ?? {}), ...headers };
+  if (call.body !== undefined) h['content-type'] = 'application/json';
+  return c.raw(r.method, fillUrl(r, owners), call.body === undefined ? '' : JSON.stringify(call.body), h);
+}
+
+/** Every assignment of owners to `n` parameters in which at least one is `b` (the others `a`). */
+function mixes<T>(n: number, a: T, b: T): T[][] {
+  const out: T[][] = [];
+  for (let mask = 1; mask < 1 << n; mask++)
+    out.push(Array.from({ length: n }, (_, i) => (mask & (1 << i) ? b : a)));
+  return out;
+}
+
+function expectNoLeak(res: Answer, of: World, what: string): void {
+  for (const s of of.secrets)
+    expect(res.raw.includes(s), `${what}: leaks ${s}: ${res.raw.slice(0, 400)}`).toBe(false);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are inspected loosely
+async function listAll(c: Client, path: string, headers?: Record<string, string>): Promise<any[]> {
+  // biome-ignore lint/suspicious/noExplicitAny: answers are inspected loosely
+  const items: any[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const sep = path.includes('?') ? '&' : '?';
+    const r = await c.get(`${path}${sep}limit=200${cursor ? `&cursor=${cursor}` : ''}`, headers);
+    expect(r.status, r.raw).toBe(200);
+    items.push(...r.body.items);
+    cursor = r.body.nextCursor;
+    if (!cursor) return items;
+  }
+}
+
+/** Drops what changes on every read: `lastUsedAt` (written whenever a token is used) and request ids. */
+function stable(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v ?? null), (k, x) =>
+    k === 'lastUsedAt' || k === 'requestId' ? undefined : x,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+describeEachStore('tenant isolation of every route (generated from the route table)', (kind) => {
+  const t = useTestApp(kind, ENV);
+  const hasRoute = (method: string, url: string) => ROUTES.some((r) => r.method === method && r.url === url);
+
+  async function world(label: string, shared: string): Promise<World> {
+    const tag = `${label}${randomBytes(4).toString('hex')}`;
+    const tenantName = `tenant-${tag}`;
+    const tenant = await t().admin.post('/api/v1/tenants', { name: tenantName });
+    expect(tenant.status, tenant.raw).toBe(201);
+    const tenantId: string = tenant.body.id;
+    const tok = await t().admin.post('/api/v1/tokens', {
+      tenantId,
+      name: `token-${tag}`,
+      roles: ['tenant-admin'],
+    });
+    expect(tok.status, tok.raw).toBe(201);
+    const api = t().client(tok.body.token);
+    const values = {
+      userName: `user-${tag}@example.com`,
+      email: `mail-${tag}@example.org`,
+      externalId: `ext-${tag}`,
+      department: `dept-${tag}`,
+      groupName: `group-${tag}`,
+      groupExternalId: `gext-${tag}`,
+      sharedUserName: shared,
+    };
+    const user = await api.post('/api/v1/users', {
+      userName: values.userName,
+      externalId: values.externalId,
+      displayName: `Display ${tag}`,
+      name: { givenName: `Given${tag}`, familyName: `Family${tag}` },
+      emails: [{ value: values.email, primary: true }],
+      phoneNumbers: [{ value: `+49-${tag}` }],
+      department: values.department,
+      title: `title-${tag}`,
+      location: { site: 'ber-1', country: 'DE' },
+    });
+    expect(user.status, user.raw).toBe(201);
+    const other = await api.post('/api/v1/users', {
+      userName: shared,
+      emails: [{ value: shared }],
+      manager: user.body.id,
+      location: { site: 'ber-1', country: 'DE' },
+    });
+    expect(other.status, other.raw).toBe(201);
+    const group = await api.post('/api/v1/groups', {
+      displayName: values.groupName,
+      externalId: values.groupExternalId,
+      description: `desc-${tag}`,
+      members: [user.body.id],
+    });
+    expect(group.status, group.raw).toBe(201);
+    const spare = await t().admin.post('/api/v1/tokens', { tenantId, name: `spare-${tag}` });
+    expect(spare.status, spare.raw).toBe(201);
+    const secrets = [
+      tenantId,
+      tenantName,
+      tok.body.id,
+      tok.body.token,
+      spare.body.id,
+      spare.body.token,
+      user.body.id,
+      other.body.id,
+      group.body.id,
+      tag,
+    ];
+    let sku: string | undefined;
+    let spareSku: string | undefined;
+    let poolId: string | undefined;
+    let idlePoolId: string | undefined;
+    if (hasRoute('POST', '/api/v1/products') && hasRoute('POST', '/api/v1/pools')) {
+      sku = `SKU-${tag}`;
+      spareSku = `SPARE-${tag}`;
+      for (const s of [sku, spareSku]) {
+        const p = await api.post('/api/v1/products', { sku: s, name: `product ${s}` });
+        expect(p.status, p.raw).toBe(201);
+        secrets.push(p.body.id);
+      }
+      const pool = await api.post('/api/v1/pools', { product: sku, name: `pool-${tag}`, capacity: 5 });
+      expect(pool.status, pool.raw).toBe(201);
+      poolId = pool.body.id;
+      const idle = await api.post('/api/v1/pools', { product: spareSku, name: `idle-${tag}`, capacity: 5 });
+      expect(idle.status, idle.raw).toBe(201);
+      idlePoolId = idle.body.id;
+      secrets.push(pool.body.id, idle.body.id);
+      if (hasRoute('POST', '/api/v1/users/:id/licenses')) {
+        const seat = await api.post(`/api/v1/users/${user.body.id}/licenses`, { product: sku });
+        expect(seat.status, seat.raw).toBe(201);
+      }
+    }
+    return {
+      tenantId,
+      tenantName,
+      token: tok.body.token,
+      api,
+      userId: user.body.id,
+      otherUserId: other.body.id,
+      groupId: group.body.id,
+      tokenId: spare.body.id,
+      ...(sku ? { sku } : {}),
+      ...(spareSku ? { spareSku } : {}),
+      ...(poolId ? { poolId } : {}),
+      ...(idlePoolId ? { idlePoolId } : {}),
+      secrets,
+      values,
+    };
+  }
+
+  let worldsP: Promise<{ a: World; b: World }> | undefined;
+  /** Tenants A and B, built once per store; both have a user with the same userName and e-mail. */
+  function worlds(): Promise<{ a: World; b: World }> {
+    worldsP ??= (async () => {
+      const shared = `shared-${randomBytes(4).toString('hex')}@example.com`;
+      return { a: await world('a', shared), b: await world('b', shared) };
+    })();
+    return worldsP;
+  }
+
+  /**
+   * Everything a tenant can read of itself, through every readable route of the table (generated too), with
+   * its own ids: the "unchanged" check covers new routes without edits.
+   */
+  async function view(w: World): Promise<unknown> {
+    const out: Record<string, unknown> = {};
+    for (const r of ROUTES) {
+      if (r.method !== 'GET' || r.auth === 'public' || r.auth === 'platform') continue;
+      if (r.url.endsWith('/openapi.json') || unknownPart(r)) continue;
+      const res = await send(
+        w.api,
+        r,
+        paramsOf(r.url).map(() => w),
+        w,
+      );
+      out[routeKey(r)] = { status: res.status, body: stable(res.body) };
+    }
+    for (const path of ['/api/v1/users', '/api/v1/groups', '/api/v1/audit/entries'])
+      out[`all ${path}`] = await listAll(w.api, path);
+    const groups = out['all /api/v1/groups'] as { id: string }[];
+    for (const g of groups) out[`members ${g.id}`] = await listAll(w.api, `/api/v1/groups/${g.id}/members`);
+    const token = await t().admin.get(`/api/v1/tokens/${w.tokenId}`);
+    out.spareToken = stable(token.body);
+    return out;
+  }
+
+  // ----------------------------------------------------------------------------------------------
+  it('the route table is the app’s, and every route with path parameters can be filled', () => {
+    expect(t().app.http.routeTable.map((r) => ({ ...r }))).toEqual(ROUTES);
+    const withParams = ROUTES.filter((r) => paramsOf(r.url).length > 0);
+    // Not vacuous: the identity routes are there.
+    for (const key of [
+      'GET /api/v1/users/:id',
+      'PUT /api/v1/groups/:id/members/:userId',
+      'GET /api/v1/tenants/:id',
+    ])
+      expect(withParams.map(routeKey)).toContain(key);
+    const unknown = ROUTES.flatMap((r) => {
+      if (r.auth === 'public') return [];
+      const why = unknownPart(r);
+      return why ? [`${routeName(r)}: ${why}`] : [];
+    });
+    expect(unknown).toEqual([]);
+  });
+
+  // ----------------------------------------------------------------------------------------------
+  describe("A's credentials on B's ids", () => {
+    for (const r of ROUTES.filter((x) => paramsOf(x.url).length > 0)) {
+      const expected = r.auth === 'platform' ? 403 : 404;
+      it(`${routeName(r)}: every mix of B's ids answers ${expected}, like unknown ids, and changes nothing`, async () => {
+        if (unknownPart(r)) throw new Error(`${routeName(r)}: ${unknownPart(r)}`);
+        const { a, b } = await worlds();
+        const beforeA = await view(a);
+        const beforeB = await view(b);
+        const n = paramsOf(r.url).length;
+
+        const callers: { label: string; client: Client; headers: Record<string, string> }[] = [
+          { label: "A's token", client: a.api, headers: {} },
+          // A tenant token cannot be pointed elsewhere with the header.
+          {
+            label: "A's token naming B in Roster-Tenant",
+            client: a.api,
+            headers: { 'roster-tenant': b.tenantId },
+          },
+        ];
+        if (r.auth === 'tenant' || r.auth === 'scoped')
+          callers.push({
+            label: 'platform token acting as A',
+            client: t().admin,
+            headers: { 'roster-tenant': a.tenantId },
+          });
+
+        for (const caller of callers) {
+          for (const owners of mixes<Owner>(n, a, b)) {
+            const what = `${caller.label} on ${fillUrl(r, owners)} (${owners.map((o) => (o === a ? 'A' : 'B')).join(',')})`;
+            const res = await send(caller.client, r, owners, a, caller.headers);
+            expect(res.status, `${what}: ${res.raw.slice(0, 300)}`).toBe(expected);
+            expect(String(res.headers['content-type']), what).toMatch(/^application\/problem\+json/);
+            expectNoLeak(res, b, what);
+            // Indistinguishable from an id nobody has (where the route gets that far).
+            const ghost = await send(
+              caller.client,
+              r,
+              owners.map((o) => (o === b ? 'nowhere' : o)),
+              a,
+              caller.headers,
+            );
+            expect(ghost.status, `${what} vs unknown ids: ${ghost.raw.slice(0, 300)}`).toBe(res.status);
+            expect(ghost.body?.code, `${what} vs unknown ids`).toBe(res.body?.code);
+            // The same path with a trailing slash (the router ignores it) and, for reads, HEAD.
+            const slash = await caller.client.raw(
+              r.method,
+              `${fillUrl(r, owners)}/`,
+              WRITES[routeKey(r)]?.(a).body === undefined
+                ? ''
+                : JSON.stringify(WRITES[routeKey(r)]?.(a).body),
+              {
+                ...(WRITES[routeKey(r)]?.(a).headers ?? {}),
+                ...(WRITES[routeKey(r)]?.(a).body === undefined
+                  ? {}
+                  : { 'content-type': 'application/json' }),
+                ...caller.headers,
+              },
+            );
+            expect(slash.status, `${what} with a trailing slash: ${slash.raw.slice(0, 300)}`).toBe(expected);
+            expectNoLeak(slash, b, `${what} with a trailing slash`);
+            if (r.method === 'GET') {
+              const head = await caller.client.raw('HEAD', fillUrl(r, owners), '', caller.headers);
+              expect(head.status, `HEAD ${what}`).toBe(expected);
+              expect(head.raw, `HEAD ${what}`).toBe('');
+            }
+          }
+        }
+        expect(await view(b), "B's data changed").toEqual(beforeB);
+        expect(await view(a), "A's data changed by a failed request").toEqual(beforeA);
+      });
+    }
+  });
+
+  // ----------------------------------------------------------------------------------------------
+  describe('lists never show another tenant’s rows', () => {
+    for (const r of ROUTES.filter(
+      (x) =>
+        x.method === 'GET' && paramsOf(x.url).length === 0 && x.auth !== 'public' && x.auth !== 'platform',
+    )) {
+      it(`${routeName(r)}: A's answers hold nothing of B`, async () => {
+        const { a, b } = await worlds();
+        for (const [label, client, headers] of [
+          ["A's token", a.api, {}],
+          ["A's token naming B", a.api, { 'roster-tenant': b.tenantId }],
+          ['platform token acting as A', t().admin, { 'roster-tenant': a.tenantId }],
+        ] as [string, Client, Record<string, string>][]) {
+          const res = await client.get(
+            `${r.url}${r.url.endsWith('openapi.json') ? '' : '?limit=200'}`,
+            headers,
+          );
+          expect(res.status, `${label}: ${res.raw.slice(0, 300)}`).toBe(200);
+          expectNoLeak(res, b, label);
+          for (const item of (res.body?.items ?? []) as { tenantId?: unknown }[])
+            if ('tenantId' in item) expect(item.tenantId, label).toBe(a.tenantId);
+        }
+      });
+    }
+
+    for (const r of ROUTES.filter(
+      (x) => x.method === 'GET' && paramsOf(x.url).length === 0 && x.auth === 'platform',
+    )) {
+      it(`${routeName(r)}: A's token gets 403 and nothing of B`, async () => {
+        const { a, b } = await worlds();
+        const res = await a.api.get(r.url);
+        expect(res.status, res.raw).toBe(403);
+        expectNoLeak(res, b, "A's token");
+      });
+    }
+
+    it('A sees exactly its own users, groups and audit entries', async () => {
+      const { a, b } = await worlds();
+      const users = await listAll(a.api, '/api/v1/users');
+      expect(users.map((x) => x.id).sort()).toEqual([a.userId, a.otherUserId].sort());
+      const groups = await listAll(a.api, '/api/v1/groups');
+      expect(groups.map((x) => x.id)).toEqual([a.groupId]);
+      const audit = await listAll(a.api, '/api/v1/audit/entries');
+      expect(audit.length).toBeGreaterThan(0);
+      for (const e of audit) expect(e.tenantId).toBe(a.tenantId);
+      const targets = new Set(audit.map((e) => e.target?.id));
+      for (const id of [b.userId, b.otherUserId, b.groupId, b.tokenId]) expect(targets.has(id)).toBe(false);
+    });
+
+    it.each([
+      ['userName', (w: World) => `userName=${encodeURIComponent(w.values.userName)}`],
+      [
+        'userName in another case',
+        (w: World) => `userName=${encodeURIComponent(w.values.userName.toUpperCase())}`,
+      ],
+      ['email', (w: World) => `email=${encodeURIComponent(w.values.email)}`],
+      ['externalId', (w: World) => `externalId=${encodeURIComponent(w.values.externalId)}`],
+      ['department', (w: World) => `department=${encodeURIComponent(w.values.department)}`],
+    ])("GET /api/v1/users?%s with B's value finds nothing for A (and B's row for B)", async (_n, q) => {
+      const { a, b } = await worlds();
+      const res = await a.api.get(`/api/v1/users?${q(b)}`);
+      expect(res.status, res.raw).toBe(200);
+      expect(res.body.items).toEqual([]);
+      expectNoLeak(res, b, 'A filtering');
+      const viaAdmin = await t().admin.get(`/api/v1/users?${q(b)}`, { 'roster-tenant': a.tenantId });
+      expect(viaAdmin.body.items).toEqual([]);
+      // The filter itself works: B finds its own user with it.
+      const own = await b.api.get(`/api/v1/users?${q(b)}`);
+      expect(own.body.items.map((x: { id: string }) => x.id)).toEqual([b.userId]);
+    });
+
+    it('a userName and e-mail both tenants use find only the caller’s own user', async () => {
+      const { a, b } = await worlds();
+      for (const q of [`userName=${a.values.sharedUserName}`, `email=${a.values.sharedUserName}`]) {
+        const res = await a.api.get(`/api/v1/users?${q}`);
+        expect(res.body.items.map((x: { id: string }) => x.id)).toEqual([a.otherUserId]);
+        const resB = await b.api.get(`/api/v1/users?${q}`);
+        expect(resB.body.items.map((x: { id: string }) => x.id)).toEqual([b.otherUserId]);
+      }
+    });
+
+    it.each([
+      ['displayName', (w: World) => `displayName=${encodeURIComponent(w.values.groupName)}`],
+      ['externalId', (w: World) => `externalId=${encodeURIComponent(w.values.groupExternalId)}`],
+    ])("GET /api/v1/groups?%s with B's value finds nothing for A", async (_n, q) => {
+      const { a, b } = await worlds();
+      const res = await a.api.get(`/api/v1/groups?${q(b)}`);
+      expect(res.status, res.raw).toBe(200);
+      expect(res.body.items).toEqual([]);
+      const own = await b.api.get(`/api/v1/groups?${q(b)}`);
+      expect(own.body.items.map((x: { id: string }) => x.id)).toEqual([b.groupId]);
+    });
+
+    it("GET /api/v1/pools?product=<B's SKU> finds nothing for A", async () => {
+      const { a, b } = await worlds();
+      if (!hasRoute('GET', '/api/v1/pools') || !b.sku) return;
+      const res = await a.api.get(`/api/v1/pools?product=${encodeURIComponent(b.sku)}`);
+      expect(res.status, res.raw).toBeLessThan(500);
+      if (res.status === 200) expect(res.body.items).toEqual([]);
+      expectNoLeak(res, b, 'A filtering pools');
+      const own = await b.api.get(`/api/v1/pools?product=${encodeURIComponent(b.sku)}`);
+      expect(own.body.items.map((x: { id: string }) => x.id)).toEqual([b.poolId]);
+    });
+
+    it("a cursor taken from B's list shows A nothing of B", async () => {
+      const { a, b } = await worlds();
+      for (const path of ['/api/v1/users', '/api/v1/groups', '/api/v1/audit/entries']) {
+        const page = await b.api.get(`${path}?limit=1`);
+        expect(page.status).toBe(200);
+        if (!page.body.nextCursor) continue;
+        const res = await a.api.get(`${path}?cursor=${page.body.nextCursor}`);
+        expect(res.status, res.raw).toBeLessThan(500);
+        expectNoLeak(res, b, `${path} with B's cursor`);
+      }
+    });
+  });
+
+  // ----------------------------------------------------------------------------------------------
+  describe('references to B in bodies', () => {
+    it('A cannot name B’s user as manager or group member (422), nor B’s product, and nothing changes', async () => {
+      const { a, b } = await worlds();
+      const beforeA = await view(a);
+      const beforeB = await view(b);
+      const cases: [string, () => Promise<Answer>, string][] = [
+        [
+          'POST /users with manager B',
+          () => a.api.post('/api/v1/users', { userName: `${u('x')}@example.com`, manager: b.userId }),
+          'identity.invalid_manager',
+        ],
+        [
+          'PATCH /users/:id with manager B',
+          () => a.api.patch(`/api/v1/users/${a.otherUserId}`, { manager: b.userId }),
+          'identity.invalid_manager',
+        ],
+        [
+          'POST /groups with member B',
+          () => a.api.post('/api/v1/groups', { displayName: u('g'), members: [b.userId] }),
+          'identity.invalid_member',
+        ],
+      ];
+      if (hasRoute('POST', '/api/v1/users/:id/licenses') && b.sku)
+        cases.push([
+          'POST /users/:id/licenses with B’s product',
+          () => a.api.post(`/api/v1/users/${a.otherUserId}/licenses`, { product: b.sku }),
+          'licenses.unknown_product',
+        ]);
+      if (hasRoute('POST', '/api/v1/pools') && b.sku)
+        cases.push([
+          'POST /pools for B’s product',
+          () => a.api.post('/api/v1/pools', { product: b.sku, name: u('pool'), capacity: 1 }),
+          'licenses.unknown_product',
+        ]);
+      if (hasRoute('POST', '/api/v1/onboardings') && b.sku)
+        cases.push([
+          'POST /onboardings with B’s product',
+          () =>
+            a.api.post(
+              '/api/v1/onboardings',
+              { user: { userName: `${u('j')}@example.com` }, products: [b.sku] },
+              { 'idempotency-key': u('idem') },
+            ),
+          'licenses.unknown_product',
+        ]);
+      for (const [label, call, code] of cases) {
+        const res = await call();
+        expect(res.status, `${label}: ${res.raw}`).toBe(422);
+        expect(res.body.code, label).toBe(code);
+        expectNoLeak(res, b, label);
+      }
+      expect(await view(b)).toEqual(beforeB);
+      expect(await view(a)).toEqual(beforeA);
+    });
+
+    it('uniqueness is per tenant: C may use every value B uses, so a 409 never reveals B', async () => {
+      const { b } = await worlds();
+      const c = await world('c', `c-${randomBytes(3).toString('hex')}@example.com`);
+      const beforeB = await view(b);
+      const user = await c.api.post('/api/v1/users', {
+        userName: b.values.userName.toUpperCase(),
+        emails: [{ value: b.values.email }],
+        externalId: b.values.externalId,
+      });
+      expect(user.status, user.raw).toBe(201);
+      const shared = await c.api.post('/api/v1/users', { userName: b.values.sharedUserName });
+      expect(shared.status, shared.raw).toBe(201);
+      const group = await c.api.post('/api/v1/groups', {
+        displayName: b.values.groupName,
+        externalId: b.values.groupExternalId,
+      });
+      expect(group.status, group.raw).toBe(201);
+      if (hasRoute('POST', '/api/v1/products') && b.sku) {
+        const product = await c.api.post('/api/v1/products', { sku: b.sku, name: 'same sku' });
+        expect(product.status, product.raw).toBe(201);
+      }
+      expect(await view(b)).toEqual(beforeB);
+    });
+  });
+});
