@@ -3,7 +3,7 @@ import { isoTime } from '../platform/clock.js';
 import { actorRef, type Context } from '../platform/context.js';
 import type { Queryable } from '../platform/db/index.js';
 import type { AuditEntry, AuditRecord } from './model.js';
-import { appendEntries, listEntries } from './store.js';
+import { type AppendRow, appendEntries, listEntries } from './store.js';
 
 /**
  * The audit trail. `record` must be called with the transaction of the change it describes, so that the
@@ -11,9 +11,32 @@ import { appendEntries, listEntries } from './store.js';
  */
 export class AuditLog {
   readonly #clock: Clock;
+  /** Entries held back per transaction by `deferIn`, written by `flush` in one statement. */
+  readonly #held = new WeakMap<object, AppendRow[]>();
 
   constructor(deps: { clock: Clock }) {
     this.#clock = deps.clock;
+  }
+
+  /**
+   * Until `flush(tx)`, entries recorded in `tx` are held and then written in one multi-row insert (one
+   * round trip per use case instead of one per entry). The caller must flush, or `discard` when the use case
+   * fails, before the transaction (or its savepoint) ends.
+   */
+  deferIn(tx: Queryable): void {
+    this.#held.set(tx, []);
+  }
+
+  /** Writes the entries held for `tx`, in the order they were recorded. */
+  async flush(tx: Queryable): Promise<void> {
+    const rows = this.#held.get(tx);
+    this.#held.delete(tx);
+    if (rows) await appendEntries(tx, rows);
+  }
+
+  /** Drops the entries held for `tx` (its use case failed and was rolled back). */
+  discard(tx: Queryable): void {
+    this.#held.delete(tx);
   }
 
   /** Appends entries for changes in `tx` made by `ctx.actor` on `tenantId` (null: a platform event). */
@@ -25,9 +48,8 @@ export class AuditLog {
   ): Promise<void> {
     const at = isoTime(this.#clock);
     const actor = actorRef(ctx.actor);
-    await appendEntries(
-      tx,
-      records.map((r) => ({
+    const rows = records.map(
+      (r): AppendRow => ({
         tenantId,
         at,
         actor,
@@ -37,8 +59,11 @@ export class AuditLog {
         before: r.before === null ? null : JSON.stringify(r.before),
         after: r.after === null ? null : JSON.stringify(r.after),
         requestId: ctx.requestId ?? null,
-      })),
+      }),
     );
+    const held = this.#held.get(tx);
+    if (held) held.push(...rows);
+    else await appendEntries(tx, rows);
   }
 
   /** One page of a scope's entries in sequence order. */

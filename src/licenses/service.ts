@@ -71,6 +71,11 @@ function normaliseLocation(loc: PoolInput['location']): PoolLocation | null {
  */
 export class LicenseService {
   readonly #d: Deps;
+  /**
+   * Products by tenant and SKU. A product never changes or goes away once created (there is no route that
+   * would), so a found product can be remembered; unknown SKUs are always asked of the store.
+   */
+  readonly #products = new Map<string, Product>();
   constructor(deps: Deps) {
     this.#d = deps;
   }
@@ -129,7 +134,21 @@ export class LicenseService {
     skus: readonly string[],
     pointer: string,
   ): Promise<Product[]> {
-    const found = await store.findProductsBySku(q, tenantId, skus.map(skuKey));
+    const keys = skus.map(skuKey);
+    const found = new Map<string, Product>();
+    const missing: string[] = [];
+    for (const k of keys) {
+      const hit = this.#products.get(`${tenantId}\0${k}`);
+      if (hit) found.set(k, hit);
+      else missing.push(k);
+    }
+    if (missing.length > 0) {
+      for (const [k, p] of await store.findProductsBySku(q, tenantId, missing)) {
+        found.set(k, p);
+        if (this.#products.size >= 10_000) this.#products.clear();
+        this.#products.set(`${tenantId}\0${k}`, p);
+      }
+    }
     const errors: FieldError[] = [];
     const out: Product[] = [];
     skus.forEach((sku, i) => {

@@ -133,11 +133,15 @@ export class LifecycleService {
   ): Promise<{ hash: string; answer: StoredAnswer }> {
     try {
       const outcome = await this.#d.committer.submit(async (tx) => {
+        this.#d.audit.deferIn(tx);
         try {
           // Looked up inside the batch's transaction: no extra round trip, and a key committed by an
           // earlier batch is seen here.
           const earlier = await this.#stored(tx, ctx, idempotencyKey);
-          if (earlier !== undefined && earlier !== 'expired') return earlier;
+          if (earlier !== undefined && earlier !== 'expired') {
+            this.#d.audit.discard(tx);
+            return earlier;
+          }
           if (earlier === 'expired') await store.deleteIdempotencyRecord(tx, ctx.tenantId, idempotencyKey);
           const skus = dedupe(input.products);
           const products = await this.#d.licenses.resolveProducts(tx, ctx.tenantId, skus, '/products');
@@ -174,8 +178,10 @@ export class LifecycleService {
             createdAt: now.toISOString(),
             expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
           });
+          await this.#d.audit.flush(tx);
           return { hash, answer: { status: 201, body, replayed: false } satisfies StoredAnswer };
         } catch (err) {
+          this.#d.audit.discard(tx);
           // Deadlocks and serialization failures go to the committer as they are: it retries the work.
           if (isRetryable(err)) throw err;
           if (violatedUniqueIndex(err) !== undefined) throw new UniqueConflict(err);

@@ -7,7 +7,7 @@ import type { Db, Tx } from './index.js';
 export type Work<T> = (tx: Tx) => Promise<T>;
 
 export interface GroupCommitOptions {
-  /** Most works per transaction (default 100). */
+  /** Most works per transaction (default 100 on SQLite, 60 on PostgreSQL). */
   readonly maxBatch?: number;
   /**
    * How long the first work of a batch may wait for company when a transaction is free, in ms (default 0:
@@ -66,7 +66,9 @@ export class GroupCommitter {
 
   constructor(db: Db, options: GroupCommitOptions = {}) {
     this.#db = db;
-    this.#maxBatch = options.maxBatch ?? 100;
+    // PostgreSQL keeps 64 subtransactions per backend in shared memory; more (one per savepoint that writes)
+    // overflow to pg_subtrans and slow every other session's snapshots. SQLite has no such limit.
+    this.#maxBatch = options.maxBatch ?? (db.dialect === 'postgres' ? 60 : 100);
     this.#maxWaitMs = options.maxWaitMs ?? 0;
     this.#concurrency = options.concurrency ?? (db.dialect === 'sqlite' ? 1 : 4);
     this.#mapError = options.mapError ?? mapDriverError;
