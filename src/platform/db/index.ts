@@ -46,7 +46,22 @@ function openSqlite(path: string): Db {
   database.pragma('synchronous = FULL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  // Kysely prepares every query anew; preparing is a good part of a query's cost in better-sqlite3, and
+  // Roster runs the same few dozen statements over and over: keep them prepared.
+  const statements = new Map<string, SQLite.Statement>();
+  const cached = {
+    close: () => database.close(),
+    prepare(sql: string): SQLite.Statement {
+      let stmt = statements.get(sql);
+      if (!stmt) {
+        stmt = database.prepare(sql);
+        if (statements.size >= 2000) statements.clear();
+        statements.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
   return {
     kysely,
     dialect: 'sqlite',
