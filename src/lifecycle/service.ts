@@ -132,62 +132,65 @@ export class LifecycleService {
     hash: string,
   ): Promise<{ hash: string; answer: StoredAnswer }> {
     try {
-      const outcome = await this.#d.committer.submit(async (tx) => {
-        this.#d.audit.deferIn(tx);
-        try {
-          // Looked up inside the batch's transaction: no extra round trip, and a key committed by an
-          // earlier batch is seen here.
-          const earlier = await this.#stored(tx, ctx, idempotencyKey);
-          if (earlier !== undefined && earlier !== 'expired') {
+      const outcome = await this.#d.committer.submit(
+        async (tx) => {
+          this.#d.audit.deferIn(tx);
+          try {
+            // Looked up inside the batch's transaction: no extra round trip, and a key committed by an
+            // earlier batch is seen here.
+            const earlier = await this.#stored(tx, ctx, idempotencyKey);
+            if (earlier !== undefined && earlier !== 'expired') {
+              this.#d.audit.discard(tx);
+              return earlier;
+            }
+            if (earlier === 'expired') await store.deleteIdempotencyRecord(tx, ctx.tenantId, idempotencyKey);
+            const skus = dedupe(input.products);
+            const products = await this.#d.licenses.resolveProducts(tx, ctx.tenantId, skus, '/products');
+            const user = await this.#d.users.createIn(tx, ctx, input.user);
+            const assignments: Assignment[] = [];
+            for (const product of products) {
+              assignments.push(
+                (await this.#d.licenses.assignIn(tx, ctx, user, product, 'direct', { freshUser: true }))
+                  .assignment,
+              );
+            }
+            await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+              {
+                action: 'user.onboarded',
+                targetType: 'user',
+                targetId: user.id,
+                before: null,
+                after: { products: assignments.map((a) => ({ product: a.sku, state: a.state })) },
+              },
+            ]);
+            const body = JSON.stringify({
+              user: presentUser(user),
+              assignments: assignments.map(presentAssignment),
+            });
+            const now = this.#d.clock.now();
+            const key = await this.#d.keys.tenantKey(tx, ctx.tenantId);
+            await store.insertIdempotencyRecord(tx, ctx.tenantId, idempotencyKey, {
+              requestHash: hash,
+              status: 201,
+              responseSealed: new FieldCipher(key, 'idempotency_keys', idempotencyKey).sealText(
+                'response',
+                body,
+              ),
+              createdAt: now.toISOString(),
+              expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
+            });
+            await this.#d.audit.flush(tx);
+            return { hash, answer: { status: 201, body, replayed: false } satisfies StoredAnswer };
+          } catch (err) {
             this.#d.audit.discard(tx);
-            return earlier;
+            // Deadlocks and serialization failures go to the committer as they are: it retries the work.
+            if (isRetryable(err)) throw err;
+            if (violatedUniqueIndex(err) !== undefined) throw new UniqueConflict(err);
+            throw underUser(mapStoreError(err, ONBOARDING_UNIQUES));
           }
-          if (earlier === 'expired') await store.deleteIdempotencyRecord(tx, ctx.tenantId, idempotencyKey);
-          const skus = dedupe(input.products);
-          const products = await this.#d.licenses.resolveProducts(tx, ctx.tenantId, skus, '/products');
-          const user = await this.#d.users.createIn(tx, ctx, input.user);
-          const assignments: Assignment[] = [];
-          for (const product of products) {
-            assignments.push(
-              (await this.#d.licenses.assignIn(tx, ctx, user, product, 'direct', { freshUser: true }))
-                .assignment,
-            );
-          }
-          await this.#d.audit.record(tx, ctx, ctx.tenantId, [
-            {
-              action: 'user.onboarded',
-              targetType: 'user',
-              targetId: user.id,
-              before: null,
-              after: { products: assignments.map((a) => ({ product: a.sku, state: a.state })) },
-            },
-          ]);
-          const body = JSON.stringify({
-            user: presentUser(user),
-            assignments: assignments.map(presentAssignment),
-          });
-          const now = this.#d.clock.now();
-          const key = await this.#d.keys.tenantKey(tx, ctx.tenantId);
-          await store.insertIdempotencyRecord(tx, ctx.tenantId, idempotencyKey, {
-            requestHash: hash,
-            status: 201,
-            responseSealed: new FieldCipher(key, 'idempotency_keys', idempotencyKey).sealText(
-              'response',
-              body,
-            ),
-            createdAt: now.toISOString(),
-            expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS).toISOString(),
-          });
-          await this.#d.audit.flush(tx);
-          return { hash, answer: { status: 201, body, replayed: false } satisfies StoredAnswer };
-        } catch (err) {
-          this.#d.audit.discard(tx);
-          // Deadlocks and serialization failures go to the committer as they are: it retries the work.
-          if (isRetryable(err)) throw err;
-          if (violatedUniqueIndex(err) !== undefined) throw new UniqueConflict(err);
-          throw underUser(mapStoreError(err, ONBOARDING_UNIQUES));
-        }
-      });
+        },
+        { lockKey: `licenses:${ctx.tenantId}` },
+      );
       if (outcome.answer.replayed) return { hash: outcome.hash, answer: this.#replay(outcome, hash) };
       this.#d.metrics?.onboardings.inc({ outcome: 'created' });
       return outcome;

@@ -34,6 +34,7 @@ export interface BatchStats {
 
 interface Pending {
   readonly work: Work<unknown>;
+  readonly lockKey: string | undefined;
   readonly enqueued: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
@@ -75,12 +76,19 @@ export class GroupCommitter {
     this.#onBatch = options.onBatch;
   }
 
-  /** Runs `work` in the next batch; settles with its result or its (mapped) error once the batch commits. */
-  submit<T>(work: Work<T>): Promise<T> {
+  /**
+   * Runs `work` in the next batch; settles with its result or its (mapped) error once the batch commits.
+   * `lockKey` names what the work contends for (e.g. a tenant's seats): on PostgreSQL a batch first takes
+   * a transaction-scoped advisory lock per distinct key, in sorted order, so batches that would lock the same
+   * rows in different orders queue behind each other instead of deadlocking (each deadlock costs
+   * PostgreSQL's deadlock_timeout, one second by default, before it is even detected).
+   */
+  submit<T>(work: Work<T>, options: { lockKey?: string } = {}): Promise<T> {
     if (this.#closed) return Promise.reject(new RosterError('server.shutting_down'));
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({
         work,
+        lockKey: options.lockKey,
         enqueued: performance.now(),
         resolve: resolve as (v: unknown) => void,
         reject,
@@ -133,6 +141,13 @@ export class GroupCommitter {
     try {
       await this.#db.kysely.transaction().execute(async (tx) => {
         outcomes.length = 0;
+        if (this.#db.dialect === 'postgres') {
+          const keys = [
+            ...new Set(batch.map((p) => p.lockKey).filter((k): k is string => k !== undefined)),
+          ].sort();
+          for (const key of keys)
+            await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(tx);
+        }
         for (const [i, p] of batch.entries()) {
           const name = sql.raw(`gc_${i}`);
           await sql`savepoint ${name}`.execute(tx);
