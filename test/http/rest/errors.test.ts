@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildApp } from '../../../src/main.js';
-import { loadConfig } from '../../../src/platform/config.js';
 import { ERROR_CATALOGUE, type ErrorCode } from '../../../src/platform/errors.js';
 import type { RouteEntry } from '../../../src/platform/http/server.js';
-import { createLogger } from '../../../src/platform/logging.js';
-import { ADMIN_TOKEN, type Answer, type Client, useTestApp } from '../../support/app.js';
-import { createTestStore, describeEachStore } from '../../support/stores.js';
+import { type Answer, type Client, useTestApp } from '../../support/app.js';
+import { loadRouteTable } from '../../support/routes.js';
+import { describeEachStore } from '../../support/stores.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // helpers
@@ -101,26 +98,6 @@ function nested(depth: number): string {
 // ---------------------------------------------------------------------------------------------------------
 // The route table (read at collection time) and how to send a valid body to each write route, for the
 // error checks that are generated for every route.
-
-async function loadRouteTable(): Promise<RouteEntry[]> {
-  const store = createTestStore('sqlite');
-  const app = await buildApp(
-    loadConfig({
-      ROSTER_DATABASE_URL: store.url,
-      ROSTER_KEY_FILE: join(store.dir, 'roster.key'),
-      ROSTER_ADMIN_TOKEN: ADMIN_TOKEN,
-      ROSTER_LOG_LEVEL: 'silent',
-      ...ENV,
-    }),
-    { logger: createLogger('silent') },
-  );
-  try {
-    return app.http.routeTable.map((r) => ({ ...r }));
-  } finally {
-    await app.close();
-    await store.drop();
-  }
-}
 
 const ROUTES = await loadRouteTable();
 const routeKey = (r: Pick<RouteEntry, 'method' | 'url'>) => `${r.method} ${r.url}`;

@@ -4,37 +4,14 @@
  * searched with B's values. A route with a parameter this generator cannot fill fails the coverage test.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildApp } from '../../../src/main.js';
-import { loadConfig } from '../../../src/platform/config.js';
 import type { RouteEntry } from '../../../src/platform/http/server.js';
-import { createLogger } from '../../../src/platform/logging.js';
-import { ADMIN_TOKEN, type Answer, type Client, useTestApp } from '../../support/app.js';
-import { createTestStore, describeEachStore } from '../../support/stores.js';
+import { type Answer, type Client, useTestApp } from '../../support/app.js';
+import { loadRouteTable } from '../../support/routes.js';
+import { describeEachStore } from '../../support/stores.js';
 
 /** Rate limits off: these tests send many requests per second on purpose. */
 const ENV = { ROSTER_RATE_LIMIT_TENANT: '0', ROSTER_RATE_LIMIT_GLOBAL: '0' };
-
-async function loadRouteTable(): Promise<RouteEntry[]> {
-  const store = createTestStore('sqlite');
-  const app = await buildApp(
-    loadConfig({
-      ROSTER_DATABASE_URL: store.url,
-      ROSTER_KEY_FILE: join(store.dir, 'roster.key'),
-      ROSTER_ADMIN_TOKEN: ADMIN_TOKEN,
-      ROSTER_LOG_LEVEL: 'silent',
-      ...ENV,
-    }),
-    { logger: createLogger('silent') },
-  );
-  try {
-    return app.http.routeTable.map((r) => ({ ...r }));
-  } finally {
-    await app.close();
-    await store.drop();
-  }
-}
 
 /** The route table, read at collection time so that every route gets its own named test. */
 const ROUTES = await loadRouteTable();
