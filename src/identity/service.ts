@@ -7,13 +7,13 @@ import type { Context, TenantContext } from '../platform/context.js';
 import type { Db, Queryable, Tx } from '../platform/db/index.js';
 import { transact } from '../platform/db/tx.js';
 import { type ErrorCode, type FieldError, RosterError } from '../platform/errors.js';
+import { checkIfMatch } from '../platform/etag.js';
 import { newId } from '../platform/ids.js';
 import { decodeCursor, type Page, pageOf } from '../platform/paging.js';
 import { decodeUser, EMAIL_INDEX, emailIndexes, encodeUser, userNameIndex } from './codec.js';
 import {
   type Group,
   type GroupInput,
-  matchesVersion,
   mergePatch,
   resolveStatus,
   type Tenant,
@@ -41,11 +41,6 @@ const GROUP_UNIQUES: Record<string, ErrorCode> = {
   groups_name_uq: 'identity.group_name_taken',
   groups_external_id_uq: 'identity.external_id_taken',
 };
-
-function checkIfMatch(ifMatch: string | undefined, version: number): void {
-  if (ifMatch !== undefined && !matchesVersion(ifMatch, version))
-    throw new RosterError('request.precondition_failed');
-}
 
 /** Tenants: the isolation boundary. Creating one also creates its encryption key, in the same transaction. */
 export class TenantService {

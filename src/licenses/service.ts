@@ -7,7 +7,7 @@ import type { TenantContext } from '../platform/context.js';
 import type { Db, Queryable, Tx } from '../platform/db/index.js';
 import { transact } from '../platform/db/tx.js';
 import { type ErrorCode, type FieldError, RosterError } from '../platform/errors.js';
-import { matchesVersion } from '../platform/etag.js';
+import { checkIfMatch } from '../platform/etag.js';
 import { newId } from '../platform/ids.js';
 import { decodeCursor, type Page, pageOf } from '../platform/paging.js';
 import {
@@ -253,8 +253,7 @@ export class LicenseService {
       async (tx) => {
         const before = await store.findPool(tx, ctx.tenantId, id);
         if (!before) throw new RosterError('licenses.pool_not_found');
-        if (ifMatch !== undefined && !matchesVersion(ifMatch, before.version))
-          throw new RosterError('request.precondition_failed');
+        checkIfMatch(ifMatch, before.version);
         const loc =
           patch.location === undefined
             ? before.location
@@ -300,8 +299,7 @@ export class LicenseService {
     await transact(this.#d.db, async (tx) => {
       const before = await store.findPool(tx, ctx.tenantId, id);
       if (!before) throw new RosterError('licenses.pool_not_found');
-      if (ifMatch !== undefined && !matchesVersion(ifMatch, before.version))
-        throw new RosterError('request.precondition_failed');
+      checkIfMatch(ifMatch, before.version);
       if (!(await store.deleteIdlePool(tx, ctx.tenantId, id))) throw new RosterError('licenses.pool_in_use');
       await this.#d.audit.record(tx, ctx, ctx.tenantId, [
         { action: 'pool.deleted', targetType: 'pool', targetId: id, before: auditPool(before), after: null },

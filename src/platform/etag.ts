@@ -1,3 +1,5 @@
+import { RosterError } from './errors.js';
+
 /** Versions as entity tags (weak: the representation may vary by serialisation, the version does not). */
 export function etagOf(version: number): string {
   return `W/"${version}"`;
@@ -9,4 +11,10 @@ export function matchesVersion(ifMatch: string, version: number): boolean {
     .split(',')
     .map((t) => t.trim())
     .some((t) => t === '*' || t.replace(/^W\//, '') === `"${version}"`);
+}
+
+/** Enforces an optional `If-Match` against the current version. @throws request.precondition_failed */
+export function checkIfMatch(ifMatch: string | undefined, version: number): void {
+  if (ifMatch !== undefined && !matchesVersion(ifMatch, version))
+    throw new RosterError('request.precondition_failed');
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { buildApp } from '../../src/main.js';
 import { loadConfig } from '../../src/platform/config.js';
@@ -30,3 +31,14 @@ export async function loadRouteTable(): Promise<RouteEntry[]> {
     await store.drop();
   }
 }
+
+/** A route's test name: method, path and auth mode. */
+export const routeName = (r: RouteEntry): string => `${r.method} ${r.url} [${r.auth}]`;
+
+/** A route's identity: method and path. */
+export const routeKey = (r: Pick<RouteEntry, 'method' | 'url'>): string => `${r.method} ${r.url}`;
+
+let uniq = 0;
+/** A value no other test (or test process) uses. */
+export const uniqueName = (label: string): string =>
+  `${label}-${process.pid}-${++uniq}-${randomBytes(3).toString('hex')}`;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { RouteEntry } from '../../../src/platform/http/server.js';
 import { ADMIN_TOKEN, type Answer, type Client, useTestApp } from '../../support/app.js';
-import { loadRouteTable } from '../../support/routes.js';
+import { loadRouteTable, routeKey, routeName, uniqueName } from '../../support/routes.js';
 import { describeEachStore } from '../../support/stores.js';
 
 /** Rate limits off: these tests send many requests per second on purpose. */
@@ -16,14 +16,11 @@ const ENV = { ROSTER_RATE_LIMIT_TENANT: '0', ROSTER_RATE_LIMIT_GLOBAL: '0' };
 /** The route table, read at collection time so that every route gets its own named tests. */
 const ROUTES = await loadRouteTable();
 const AUTH_MODES = ['public', 'any', 'platform', 'tenant', 'scoped'] as const;
-const routeName = (r: RouteEntry) => `${r.method} ${r.url} [${r.auth}]`;
-const routeKey = (r: Pick<RouteEntry, 'method' | 'url'>) => `${r.method} ${r.url}`;
 
 // ---------------------------------------------------------------------------------------------------------
 // How to call each route: path parameters, bodies and extra headers.
 
-let uniq = 0;
-const u = (label: string) => `${label}-${process.pid}-${++uniq}-${randomBytes(3).toString('hex')}`;
+const u = uniqueName;
 
 /** The things of one tenant that path parameters and bodies refer to. */
 interface World {

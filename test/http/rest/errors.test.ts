@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE, type ErrorCode } from '../../../src/platform/errors.js';
 import type { RouteEntry } from '../../../src/platform/http/server.js';
 import { type Answer, type Client, useTestApp } from '../../support/app.js';
-import { loadRouteTable } from '../../support/routes.js';
+import { loadRouteTable, routeKey, uniqueName } from '../../support/routes.js';
 import { describeEachStore } from '../../support/stores.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -100,8 +99,7 @@ function nested(depth: number): string {
 // error checks that are generated for every route.
 
 const ROUTES = await loadRouteTable();
-const routeKey = (r: Pick<RouteEntry, 'method' | 'url'>) => `${r.method} ${r.url}`;
-const u = (label: string) => `${label}-${randomBytes(4).toString('hex')}`;
+const u = uniqueName;
 
 /** The things of one tenant that paths and bodies refer to. */
 interface Fixture {

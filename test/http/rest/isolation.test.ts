@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { RouteEntry } from '../../../src/platform/http/server.js';
 import { type Answer, type Client, useTestApp } from '../../support/app.js';
-import { loadRouteTable } from '../../support/routes.js';
+import { loadRouteTable, routeKey, routeName, uniqueName } from '../../support/routes.js';
 import { describeEachStore } from '../../support/stores.js';
 
 /** Rate limits off: these tests send many requests per second on purpose. */
@@ -15,11 +15,8 @@ const ENV = { ROSTER_RATE_LIMIT_TENANT: '0', ROSTER_RATE_LIMIT_GLOBAL: '0' };
 
 /** The route table, read at collection time so that every route gets its own named test. */
 const ROUTES = await loadRouteTable();
-const routeName = (r: RouteEntry) => `${r.method} ${r.url} [${r.auth}]`;
-const routeKey = (r: Pick<RouteEntry, 'method' | 'url'>) => `${r.method} ${r.url}`;
 
-let uniq = 0;
-const u = (label: string) => `${label}-${process.pid}-${++uniq}-${randomBytes(3).toString('hex')}`;
+const u = uniqueName;
 
 // ---------------------------------------------------------------------------------------------------------
 // The generator's knowledge: how to fill each path parameter, and a valid request for each write.

@@ -127,14 +127,21 @@ describe('parseJsonBody', () => {
     });
   });
 
-  it('never throws anything but a RosterError request.malformed_json on arbitrary bytes', () => {
+  it('never throws anything but a RosterError request.malformed_json (or, for valid JSON holding U+0000, request.validation_failed) on arbitrary bytes', () => {
     const check = (bytes: Uint8Array) => {
+      let value: unknown;
       try {
-        parseJsonBody(Buffer.from(bytes));
+        value = parseJsonBody(Buffer.from(bytes));
       } catch (err) {
         expect(err).toBeInstanceOf(RosterError);
-        expect((err as RosterError).code).toBe('request.malformed_json');
+        const code = (err as RosterError).code;
+        if (code === 'request.validation_failed') {
+          // Only a well-formed JSON text that carries a NUL character is refused this way.
+          expect(Buffer.from(bytes).toString('utf8')).toMatch(/\\u0000|\u0000/);
+        } else expect(code).toBe('request.malformed_json');
+        return;
       }
+      expect(JSON.stringify(value) ?? '').not.toContain('\\u0000');
     };
     fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), check), { numRuns: 1000 });
     // Mostly-JSON inputs get further into the parser.
@@ -173,5 +180,25 @@ describe('parseJsonBody', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('NUL characters', () => {
+  it('refuses a string or key holding U+0000 with 422 naming its JSON pointer', () => {
+    for (const [text, pointer] of [
+      ['{"a":{"b":["x","y\\u0000z"]}}', '/a/b/1'],
+      ['{"k\\u0000":1}', '/k\u0000'],
+      ['"\\u0000"', ''],
+    ] as const) {
+      let err: unknown;
+      try {
+        parseJsonBody(Buffer.from(text, 'utf8'));
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(RosterError);
+      expect((err as RosterError).code).toBe('request.validation_failed');
+      expect((err as RosterError).errors?.[0]?.pointer).toBe(pointer);
+    }
   });
 });
