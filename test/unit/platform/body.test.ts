@@ -137,7 +137,8 @@ describe('parseJsonBody', () => {
         const code = (err as RosterError).code;
         if (code === 'request.validation_failed') {
           // Only a well-formed JSON text that carries a NUL character is refused this way.
-          expect(Buffer.from(bytes).toString('utf8')).toMatch(/\\u0000|\u0000/);
+          const text = Buffer.from(bytes).toString('utf8');
+          expect(text.includes('\\u0000') || text.includes(String.fromCharCode(0))).toBe(true);
         } else expect(code).toBe('request.malformed_json');
         return;
       }
