@@ -3,8 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { accessRoutes } from './access/routes.js';
 import { TokenService } from './access/service.js';
+import { Integrator } from './audit/integrator.js';
+import { AuditProofs } from './audit/proofs.js';
 import { auditRoutes } from './audit/routes.js';
 import { AuditLog } from './audit/service.js';
+import { loadLogKeys } from './audit/signing-key.js';
 import { loadLocalKeyFile } from './crypto/local-kek.js';
 import { Keyring } from './crypto/service.js';
 import { identityRoutes } from './identity/routes.js';
@@ -16,9 +19,11 @@ import { LifecycleService } from './lifecycle/service.js';
 import type { Clock } from './platform/clock.js';
 import { systemClock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
+import { actorRef } from './platform/context.js';
 import { GroupCommitter } from './platform/db/group-commit.js';
 import { type Db, openDatabase } from './platform/db/index.js';
 import { migrateToLatest } from './platform/db/migrations.js';
+import { transact } from './platform/db/tx.js';
 import { RosterError } from './platform/errors.js';
 import { MemoryRateLimiter } from './platform/http/rate-limit.js';
 import { problemSchema } from './platform/http/schemas.js';
@@ -44,6 +49,8 @@ export interface Services {
 
 export interface App {
   readonly http: FastifyInstance;
+  /** Integrates audit entries into the Merkle log and signs checkpoints (running from start to close). */
+  readonly integrator: Integrator;
   readonly db: Db;
   readonly services: Services;
   readonly logger: Logger;
@@ -95,7 +102,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   try {
     await migrateToLatest(db);
     const metrics = new Metrics();
-    const { services, keyFileCreated } = buildServices(config, db, options.clock, metrics);
+    const clock = options.clock ?? systemClock;
+    const { services, keyFileCreated } = buildServices(config, db, clock, metrics);
+    const logKeys = await loadLogKeys(db, config.auditKeyFile, config.auditLogName, clock);
+    const integrator = new Integrator({
+      db,
+      clock,
+      signer: logKeys.signer,
+      logName: config.auditLogName,
+      checkpointIntervalMs: config.auditCheckpointInterval,
+      logger,
+      metrics,
+    });
     const http = await createHttpServer({
       logger,
       bodyLimit: config.bodyLimit,
@@ -103,6 +121,30 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       limiter: new MemoryRateLimiter(),
       metrics,
       authenticate: (secret) => services.tokens.authenticate(secret),
+      // A refused action is itself an audit event (in its own transaction: nothing else changed).
+      onDenied: async (denial) => {
+        await transact(db, (tx) =>
+          services.audit.record(
+            tx,
+            { actor: denial.actor, requestId: denial.requestId },
+            denial.actor.tenantId,
+            [
+              {
+                action: 'access.denied',
+                targetType: 'route',
+                targetId: `${denial.method} ${denial.route}`,
+                before: null,
+                after: {
+                  route: denial.route,
+                  method: denial.method,
+                  code: denial.code,
+                  actor: actorRef(denial.actor),
+                },
+              },
+            ],
+          ),
+        );
+      },
       tenantExists: async (id) => {
         try {
           await services.tenants.get(undefined, id);
@@ -138,10 +180,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     systemRoutes(http, { db, metrics });
     identityRoutes(http, services);
     accessRoutes(http, services);
-    auditRoutes(http, { audit: services.audit, db });
+    auditRoutes(http, {
+      audit: services.audit,
+      db,
+      proofs: new AuditProofs(db.kysely),
+      integrator,
+      logKeys,
+      logName: config.auditLogName,
+      tenantName: async (id) => (await services.tenants.get(undefined, id)).name,
+      clock,
+    });
     licenseRoutes(http, services);
     lifecycleRoutes(http, services);
     await http.ready();
+    if (config.auditIntegrator) integrator.start();
     // Expired idempotency keys are purged hourly (they are kept 25 h, the contract promises 24 h).
     const purge = setInterval(() => {
       services.lifecycle
@@ -152,6 +204,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     let closed: Promise<void> | undefined;
     return {
       http,
+      integrator,
       db,
       services,
       logger,
@@ -161,6 +214,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           clearInterval(purge);
           await http.close();
           await services.committer.close();
+          await integrator.stop();
           await services.tokens.flush();
           services.keys.clear({ now: true });
           if (!options.db) await db.close();

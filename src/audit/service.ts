@@ -3,7 +3,7 @@ import { isoTime } from '../platform/clock.js';
 import { actorRef, type Context } from '../platform/context.js';
 import type { Queryable } from '../platform/db/index.js';
 import type { AuditEntry, AuditRecord } from './model.js';
-import { type AppendRow, appendEntries, listEntries } from './store.js';
+import { type AppendRow, appendEntries, type EntryFilter, listEntries } from './store.js';
 
 /**
  * The audit trail. `record` must be called with the transaction of the change it describes, so that the
@@ -71,8 +71,14 @@ export class AuditLog {
     q: Queryable,
     tenantId: string | null,
     page: { afterSeq: number; limit: number },
+    filter: EntryFilter = {},
   ): Promise<{ items: AuditEntry[]; last: number | undefined }> {
-    const rows = await listEntries(q, { tenantId }, { afterSeq: page.afterSeq, limit: page.limit + 1 });
+    const rows = await listEntries(
+      q,
+      { tenantId },
+      { afterSeq: page.afterSeq, limit: page.limit + 1 },
+      filter,
+    );
     const items = rows.slice(0, page.limit);
     return { items, last: rows.length > page.limit ? items[items.length - 1]?.seq : undefined };
   }

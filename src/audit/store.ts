@@ -36,20 +36,38 @@ export async function appendEntries(q: Queryable, rows: readonly AppendRow[]): P
     .execute();
 }
 
+export interface EntryFilter {
+  readonly actor?: string;
+  readonly action?: string;
+  readonly targetType?: string;
+  readonly targetId?: string;
+  /** ISO instants: since inclusive, until exclusive. */
+  readonly since?: string;
+  readonly until?: string;
+}
+
 /** Entries of one scope (a tenant, or the platform when null) after `afterSeq`, in sequence order. */
 export async function listEntries(
   q: Queryable,
   scope: { tenantId: string | null },
   page: { afterSeq: number; limit: number },
+  filter: EntryFilter = {},
 ): Promise<AuditEntry[]> {
   let query = q.selectFrom('audit_entries').selectAll().where('seq', '>', page.afterSeq);
   query =
     scope.tenantId === null
       ? query.where('tenant_id', 'is', null)
       : query.where('tenant_id', '=', scope.tenantId);
+  if (filter.actor !== undefined) query = query.where('actor', '=', filter.actor);
+  if (filter.action !== undefined) query = query.where('action', '=', filter.action);
+  if (filter.targetType !== undefined) query = query.where('target_type', '=', filter.targetType);
+  if (filter.targetId !== undefined) query = query.where('target_id', '=', filter.targetId);
+  if (filter.since !== undefined) query = query.where('at', '>=', filter.since);
+  if (filter.until !== undefined) query = query.where('at', '<', filter.until);
   const rows = await query.orderBy('seq', 'asc').limit(page.limit).execute();
   return rows.map((r) => ({
     seq: r.seq,
+    leafIndex: r.leaf_index === null ? null : Number(r.leaf_index),
     time: r.at,
     tenantId: r.tenant_id,
     actor: r.actor,

@@ -5,6 +5,7 @@ import { CLI_ACTOR, SYSTEM_ACTOR } from '../platform/context.js';
 import { openDatabase } from '../platform/db/index.js';
 import { migrateToLatest } from '../platform/db/migrations.js';
 import { isRosterError } from '../platform/errors.js';
+import { auditExport, auditPublicKey, auditVerify, report, UsageError } from './audit.js';
 
 const USAGE = `Usage: roster [command] [options]
 
@@ -14,6 +15,15 @@ Commands:
   tenant create --name N     create a tenant; prints its id
   token create --name N [--tenant ID] [--roles a,b] [--expires-at ISO]
                              mint an API token (platform-wide without --tenant); prints it once
+  audit export (--tenant ID | --platform) --out FILE
+                             export a log's entries and signed checkpoints as JSON Lines
+  audit public-key           print the audit log's verifier key (for --public-key files)
+  audit verify FILE --public-key KEYFILE
+                             verify an export offline with nothing but the log's public key
+  audit verify --live [--tenant ID | --platform] [--public-key KEYFILE]
+                             verify the store against its own signed checkpoints (all logs by default)
+  report --tenant ID --period 2026-10|2026-Q4 [--format pdf|csv] [--out PATH]
+                             compliance report (PDF file, or a folder of CSV files) at a signed checkpoint
   help                       show this text
 
 Settings (environment variable, or the flag):
@@ -57,11 +67,22 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       case 'token':
         if (sub === 'create') return await createToken(config, values);
         break;
+      case 'audit':
+        if (sub === 'export') return await auditExport(config, values);
+        if (sub === 'verify') return await auditVerify(config, values, positionals[2]);
+        if (sub === 'public-key') return auditPublicKey(config);
+        break;
+      case 'report':
+        return await report(config, values);
       default:
     }
     process.stderr.write(`roster: unknown command '${positionals.join(' ')}'\n\n${USAGE}`);
     return 2;
   } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`roster: ${err.message}\n`);
+      return 2;
+    }
     // One line, no stack, no values: the cause may carry secrets or PII.
     const message = isRosterError(err) ? `${err.code}: ${err.detail ?? err.title}` : (err as Error).message;
     process.stderr.write(`roster: ${message}\n`);
@@ -81,6 +102,12 @@ function parse(argv: string[]) {
       tenant: { type: 'string' },
       roles: { type: 'string' },
       'expires-at': { type: 'string' },
+      platform: { type: 'boolean' },
+      out: { type: 'string' },
+      'public-key': { type: 'string' },
+      live: { type: 'boolean' },
+      period: { type: 'string' },
+      format: { type: 'string' },
     },
   });
 }

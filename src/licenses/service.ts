@@ -476,8 +476,14 @@ export class LicenseService {
               action: 'license.assigned',
               targetType: 'user',
               targetId: after.id,
-              before: { state: 'waitlisted', waitlistPosition: a.waitlistPosition },
-              after: { state: 'active', source: a.source, pool, reason: 'relocated' },
+              before: { product: a.sku, state: 'waitlisted', waitlistPosition: a.waitlistPosition },
+              after: {
+                product: a.sku,
+                state: 'active',
+                source: a.source,
+                pool: { id: pool.id, name: pool.name },
+                reason: 'relocated',
+              },
             });
           } else await store.giveBackSeat(tx, pool.id);
           break;
@@ -515,8 +521,9 @@ export class LicenseService {
             action: 'license.assigned',
             targetType: 'user',
             targetId: w.user_id,
-            before: { state: 'waitlisted', waitlistPosition: w.waitlist_position },
+            before: { product: pool.sku, state: 'waitlisted', waitlistPosition: w.waitlist_position },
             after: {
+              product: pool.sku,
               state: 'active',
               source: 'direct',
               pool: { id: pool.id, name: pool.name },

@@ -259,8 +259,17 @@ export async function giveBackSeat(q: Queryable, poolId: string): Promise<void> 
 export async function poolScope(q: Queryable, poolId: string) {
   return q
     .selectFrom('pools')
-    .select(['id', 'name', 'tenant_id', 'product_id', 'site', 'country'])
-    .where('id', '=', poolId)
+    .innerJoin('products', 'products.id', 'pools.product_id')
+    .select([
+      'pools.id',
+      'pools.name',
+      'pools.tenant_id',
+      'pools.product_id',
+      'pools.site',
+      'pools.country',
+      'products.sku',
+    ])
+    .where('pools.id', '=', poolId)
     .executeTakeFirst();
 }
 

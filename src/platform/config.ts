@@ -4,6 +4,8 @@
  * frozen, typed object; nothing else in the code base reads settings.
  */
 
+import { dirname, join } from 'node:path';
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -18,6 +20,12 @@ export interface Config {
   readonly bodyLimit: number;
   readonly rateLimitTenant: number;
   readonly rateLimitGlobal: number;
+  /** Resolved: when unset, `audit.key` in the folder of `keyFile`. */
+  readonly auditKeyFile: string;
+  readonly auditLogName: string;
+  /** Milliseconds. */
+  readonly auditCheckpointInterval: number;
+  readonly auditIntegrator: boolean;
 }
 
 export class ConfigError extends Error {
@@ -215,6 +223,64 @@ export const SETTINGS = [
     defaultText: '250',
     parse: (raw, env) => parseRate(raw, env, 250),
   }),
+  setting({
+    key: 'auditKeyFile',
+    env: 'ROSTER_AUDIT_KEY_FILE',
+    flag: 'audit-key-file',
+    secret: false,
+    description: 'Ed25519 key signing the audit checkpoints (created with mode 0600 on first start)',
+    defaultText: 'audit.key beside ROSTER_KEY_FILE',
+    parse(raw, env) {
+      if (raw === undefined || raw === '') return '';
+      if (raw.trim() === '') throw new ConfigError(env, 'must be a file path');
+      return raw;
+    },
+  }),
+  setting({
+    key: 'auditLogName',
+    env: 'ROSTER_AUDIT_LOG_NAME',
+    flag: 'audit-log-name',
+    secret: false,
+    description: 'Name of the audit log: its key name and the prefix of its checkpoint origins',
+    defaultText: 'roster',
+    parse(raw, env) {
+      if (raw === undefined || raw === '') return 'roster';
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(raw))
+        throw new ConfigError(env, 'must be 1-63 characters from A-Z a-z 0-9 . _ - (starting alphanumeric)');
+      return raw;
+    },
+  }),
+  setting({
+    key: 'auditCheckpointInterval',
+    env: 'ROSTER_AUDIT_CHECKPOINT_INTERVAL',
+    flag: 'audit-checkpoint-interval',
+    secret: false,
+    description: 'Seconds between signed checkpoints of a growing audit log (0.1 to 10)',
+    defaultText: '5',
+    parse(raw, env) {
+      if (raw === undefined || raw === '') return 5000;
+      const n = Number(raw);
+      if (!/^\d+(\.\d+)?$/.test(raw.trim()) || n < 0.1 || n > 10)
+        throw new ConfigError(env, 'must be a number of seconds from 0.1 to 10');
+      return Math.round(n * 1000);
+    },
+  }),
+  setting({
+    key: 'auditIntegrator',
+    env: 'ROSTER_AUDIT_INTEGRATOR',
+    flag: 'audit-integrator',
+    secret: false,
+    description:
+      'on: this node integrates audit entries and signs checkpoints (one node at a time); off: others do',
+    defaultText: 'on',
+    parse(raw, env) {
+      if (raw === undefined || raw === '') return true;
+      const v = raw.trim().toLowerCase();
+      if (v === 'on' || v === 'true' || v === '1') return true;
+      if (v === 'off' || v === 'false' || v === '0') return false;
+      throw new ConfigError(env, 'must be on or off');
+    },
+  }),
 ] as const;
 
 function parseRate(raw: string | undefined, env: string, fallback: number): number {
@@ -238,6 +304,7 @@ export function loadConfig(env: ConfigSource, flags: ConfigSource = {}): Config 
     const raw = fromFlag ?? env[s.env];
     out[s.key] = s.parse(raw, fromFlag === undefined ? s.env : `--${s.flag}`);
   }
+  if (out.auditKeyFile === '') out.auditKeyFile = join(dirname(out.keyFile as string), 'audit.key');
   return Object.freeze(out) as unknown as Config;
 }
 

@@ -168,6 +168,21 @@ export const ERROR_CATALOGUE = {
     kind: 'not_found',
     status: 404,
   },
+  'audit.out_of_range': {
+    title: 'The index or tree size is beyond the integrated audit log',
+    kind: 'invalid_argument',
+    status: 422,
+  },
+  'audit.no_checkpoint': {
+    title: 'The audit log has no signed checkpoint yet',
+    kind: 'not_found',
+    status: 404,
+  },
+  'reports.invalid_period': {
+    title: 'The period must be a month (2026-10) or a quarter (2026-Q4) that has begun',
+    kind: 'invalid_argument',
+    status: 400,
+  },
   'idempotency.key_required': {
     title: 'This request needs an Idempotency-Key header (1-255 printable ASCII characters)',
     kind: 'invalid_argument',

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { BatchStats } from './db/group-commit.js';
 
 /** The metrics of one Roster process, in its own registry (so several apps in one test process never mix). */
@@ -40,6 +40,29 @@ export class Metrics {
     help: 'Duration of group-commit transactions, commit included',
     labelNames: ['committed'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  readonly auditIntegrated = new Counter({
+    name: 'roster_audit_integrated_entries_total',
+    help: 'Audit entries integrated into the Merkle log by this node',
+    registers: [this.registry],
+  });
+  readonly auditCheckpoints = new Counter({
+    name: 'roster_audit_checkpoints_total',
+    help: 'Audit checkpoints signed by this node',
+    registers: [this.registry],
+  });
+  readonly auditRound = new Histogram({
+    name: 'roster_audit_integration_round_seconds',
+    help: 'Duration of audit integration rounds that integrated or signed something',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  /** Oldest pending entry's age when a round began (0 when none): how far the log lags behind the writes. */
+  readonly auditLag = new Gauge({
+    name: 'roster_audit_integration_lag_seconds',
+    help: 'Age of the oldest audit entry not yet integrated, at the start of the last round',
     registers: [this.registry],
   });
 

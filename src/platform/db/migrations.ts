@@ -251,6 +251,80 @@ const MIGRATIONS: Record<string, Up> = {
       .column('expires_at')
       .execute();
   },
+  '0003_audit_log': async (db, dialect) => {
+    const binary = dialect === 'postgres' ? 'bytea' : 'blob';
+    const bigint = dialect === 'postgres' ? 'bigint' : 'integer';
+    // The entry's position in its tree's Merkle log, set once by the integrator (null: not yet integrated).
+    await db.schema.alterTable('audit_entries').addColumn('leaf_index', sql.raw(bigint)).execute();
+    await db.schema
+      .createIndex('audit_entries_pending')
+      .on('audit_entries')
+      .column('seq')
+      .where(sql.ref('leaf_index'), 'is', null)
+      .execute();
+    await db.schema
+      .createIndex('audit_entries_leaf')
+      .on('audit_entries')
+      .columns(['tenant_id', 'leaf_index'])
+      .execute();
+    await db.schema
+      .createIndex('audit_entries_target')
+      .on('audit_entries')
+      .columns(['tenant_id', 'target_id', 'seq'])
+      .execute();
+
+    // Perfect-subtree hashes (level 0: leaf hashes): any proof needs O(log n) of them.
+    await db.schema
+      .createTable('audit_nodes')
+      .addColumn('tree', 'text', (c) => c.notNull())
+      .addColumn('level', 'integer', (c) => c.notNull())
+      .addColumn('idx', sql.raw(bigint), (c) => c.notNull())
+      .addColumn('hash', sql.raw(binary), (c) => c.notNull())
+      .addPrimaryKeyConstraint('audit_nodes_pk', ['tree', 'level', 'idx'])
+      .execute();
+
+    await db.schema
+      .createTable('audit_trees')
+      .addColumn('tree', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text')
+      .addColumn('size', sql.raw(bigint), (c) => c.notNull())
+      .addColumn('root_hash', sql.raw(binary), (c) => c.notNull())
+      .addColumn('integrated_at', 'text', (c) => c.notNull())
+      .addColumn('checkpoint_size', sql.raw(bigint), (c) => c.notNull().defaultTo(0))
+      .addColumn('checkpoint_at', 'text')
+      .execute();
+
+    await db.schema
+      .createTable('audit_checkpoints')
+      .addColumn('tree', 'text', (c) => c.notNull())
+      .addColumn('size', sql.raw(bigint), (c) => c.notNull())
+      .addColumn('root_hash', sql.raw(binary), (c) => c.notNull())
+      .addColumn('at', 'text', (c) => c.notNull())
+      .addColumn('key_hash', 'text', (c) => c.notNull())
+      .addColumn('note', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('audit_checkpoints_pk', ['tree', 'size'])
+      .execute();
+
+    // Verifier keys of the log's signing keys: every node must sign with one of these.
+    await db.schema
+      .createTable('audit_signing_keys')
+      .addColumn('key_hash', 'text', (c) => c.primaryKey())
+      .addColumn('verifier_key', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+
+    // One row written first by every integration round: on SQLite it takes the write lock up front, so two
+    // processes never interleave a read of pending entries with another's write.
+    await db.schema
+      .createTable('audit_integrator')
+      .addColumn('name', 'text', (c) => c.primaryKey())
+      .addColumn('at', 'text', (c) => c.notNull())
+      .execute();
+    await db
+      .insertInto('audit_integrator' as never)
+      .values({ name: 'integrator', at: new Date(0).toISOString() } as never)
+      .execute();
+  },
 };
 
 function provider(dialect: Dialect): MigrationProvider {

@@ -18,6 +18,11 @@ export interface Database {
   pools: PoolsTable;
   assignments: AssignmentsTable;
   idempotency_keys: IdempotencyKeysTable;
+  audit_nodes: AuditNodesTable;
+  audit_trees: AuditTreesTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  audit_signing_keys: AuditSigningKeysTable;
+  audit_integrator: { name: string; at: string };
 }
 
 export interface ProductsTable {
@@ -160,4 +165,37 @@ export interface AuditEntriesTable {
   before: string | null;
   after: string | null;
   request_id: string | null;
+  leaf_index: number | null;
+}
+
+export interface AuditNodesTable {
+  tree: string;
+  level: number;
+  idx: number;
+  hash: Uint8Array;
+}
+
+export interface AuditTreesTable {
+  tree: string;
+  tenant_id: string | null;
+  size: number;
+  root_hash: Uint8Array;
+  integrated_at: string;
+  checkpoint_size: Generated<number>;
+  checkpoint_at: string | null;
+}
+
+export interface AuditCheckpointsTable {
+  tree: string;
+  size: number;
+  root_hash: Uint8Array;
+  at: string;
+  key_hash: string;
+  note: string;
+}
+
+export interface AuditSigningKeysTable {
+  key_hash: string;
+  verifier_key: string;
+  created_at: string;
 }

@@ -59,6 +59,14 @@ export interface HttpDeps {
   readonly rateLimits: { readonly tenant: number; readonly global: number };
   readonly limiter: RateLimiter;
   readonly metrics: Metrics;
+  /** Called when an authenticated caller is refused an action (403), to audit it. */
+  readonly onDenied?: (denial: {
+    actor: Actor;
+    requestId: string;
+    method: string;
+    route: string;
+    code: string;
+  }) => Promise<void>;
 }
 
 export const JSON_MEDIA_TYPES = [
@@ -197,6 +205,21 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     const rosterError = toRosterError(err);
     if (rosterError.status >= 500) request.log.error({ err, code: rosterError.code }, 'request failed');
     if (rosterError.code === 'auth.unauthenticated') void reply.header('www-authenticate', 'Bearer');
+    if (rosterError.kind === 'permission_denied' && request.actor && deps.onDenied) {
+      try {
+        await deps.onDenied({
+          actor: request.actor,
+          requestId: request.id,
+          method: request.method,
+          route: request.routeOptions.url ?? 'unknown',
+          code: rosterError.code,
+        });
+      } catch (auditErr) {
+        // Every refusal is on the record: one that cannot be recorded is answered as the store's failure.
+        request.log.error({ err: auditErr }, 'could not audit a permission denial');
+        return sendProblem(request, reply, toRosterError(auditErr));
+      }
+    }
     return sendProblem(request, reply, rosterError);
   });
 

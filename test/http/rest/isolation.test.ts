@@ -7,6 +7,16 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { RouteEntry } from '../../../src/platform/http/server.js';
 import { type Answer, type Client, useTestApp } from '../../support/app.js';
+import {
+  auditTrail,
+  DERIVED_FROM_AUDIT,
+  type Denial,
+  denialOf,
+  derivedFromAudit,
+  expectChangedOnlyByDenials,
+  expectOnlyDenials,
+  stable,
+} from '../../support/audit-views.js';
 import { loadRouteTable, routeKey, routeName, uniqueName } from '../../support/routes.js';
 import { describeEachStore } from '../../support/stores.js';
 
@@ -27,6 +37,10 @@ interface World {
   readonly tenantName: string;
   readonly token: string;
   readonly api: Client;
+  /** The token's audit form (`token:<id>`): the actor of what `api` does, and of its denials. */
+  readonly actor: string;
+  /** An instant after everything the world was built with (holders are asked about it). */
+  readonly at: string;
   /** In the group, holds a seat, manages `otherUserId`. */
   readonly userId: string;
   readonly otherUserId: string;
@@ -70,6 +84,18 @@ const NOWHERE: Record<string, () => string> = {
   'tokens/:id': () => '01900000-0000-7000-8000-00000000000e',
   'pools/:id': () => '01900000-0000-7000-8000-00000000000f',
   'licenses/:sku': () => 'NO-SUCH-SKU',
+};
+
+/**
+ * Query strings of the GET routes that require one (the Merkle-log routes): a valid request for the CALLER's
+ * own things. The proofs need integrated entries: call `catchUp` on the tree first.
+ */
+const QUERIES: Record<string, (w: World) => string> = {
+  'GET /api/v1/audit/proofs/inclusion': () => 'index=0&treeSize=1',
+  'GET /api/v1/audit/proofs/consistency': () => 'from=1&to=2',
+  'GET /api/v1/audit/holders': (w) =>
+    `${w.sku ? `product=${encodeURIComponent(w.sku)}` : `group=${w.groupId}`}&at=${encodeURIComponent(w.at)}`,
+  'GET /api/v1/reports/compliance': () => `period=${new Date().toISOString().slice(0, 7)}`,
 };
 
 interface Call {
@@ -174,13 +200,6 @@ async function listAll(c: Client, path: string, headers?: Record<string, string>
   }
 }
 
-/** Drops what changes on every read: `lastUsedAt` (written whenever a token is used) and request ids. */
-function stable(v: unknown): unknown {
-  return JSON.parse(JSON.stringify(v ?? null), (k, x) =>
-    k === 'lastUsedAt' || k === 'requestId' ? undefined : x,
-  );
-}
-
 // ---------------------------------------------------------------------------------------------------------
 
 describeEachStore('tenant isolation of every route (generated from the route table)', (kind) => {
@@ -278,6 +297,8 @@ describeEachStore('tenant isolation of every route (generated from the route tab
       tenantName,
       token: tok.body.token,
       api,
+      actor: `token:${tok.body.id}`,
+      at: new Date().toISOString(),
       userId: user.body.id,
       otherUserId: other.body.id,
       groupId: group.body.id,
@@ -310,6 +331,12 @@ describeEachStore('tenant isolation of every route (generated from the route tab
     for (const r of ROUTES) {
       if (r.method !== 'GET' || r.auth === 'public' || r.auth === 'platform') continue;
       if (r.url.endsWith('/openapi.json') || unknownPart(r)) continue;
+      // Derived from the audit trail (compared in full below), not state a request changes: the Merkle-log
+      // routes answer from what the background integrator has integrated and signed so far, which grows
+      // while no request changes anything.
+      if (derivedFromAudit(r)) continue;
+      // Its first page: the whole trail is compared below, where a 403's access.denied entries are counted.
+      if (routeKey(r) === 'GET /api/v1/audit/entries') continue;
       const res = await send(
         w.api,
         r,
@@ -318,8 +345,8 @@ describeEachStore('tenant isolation of every route (generated from the route tab
       );
       out[routeKey(r)] = { status: res.status, body: stable(res.body) };
     }
-    for (const path of ['/api/v1/users', '/api/v1/groups', '/api/v1/audit/entries'])
-      out[`all ${path}`] = await listAll(w.api, path);
+    for (const path of ['/api/v1/users', '/api/v1/groups']) out[`all ${path}`] = await listAll(w.api, path);
+    out.audit = await auditTrail(w.api);
     const groups = out['all /api/v1/groups'] as { id: string }[];
     for (const g of groups) out[`members ${g.id}`] = await listAll(w.api, `/api/v1/groups/${g.id}/members`);
     const token = await t().admin.get(`/api/v1/tokens/${w.tokenId}`);
@@ -344,6 +371,9 @@ describeEachStore('tenant isolation of every route (generated from the route tab
       return why ? [`${routeName(r)}: ${why}`] : [];
     });
     expect(unknown).toEqual([]);
+    // The generator's tables name routes of the app (a renamed route must not leave them stale).
+    for (const key of [...Object.keys(QUERIES), ...DERIVED_FROM_AUDIT])
+      expect(ROUTES.map(routeKey)).toContain(key);
   });
 
   // ----------------------------------------------------------------------------------------------
@@ -356,6 +386,20 @@ describeEachStore('tenant isolation of every route (generated from the route tab
         const beforeA = await view(a);
         const beforeB = await view(b);
         const n = paramsOf(r.url).length;
+        // A 403 (platform routes) is a refusal, audited in the caller's trail: A's token's, in A's tenant.
+        const denials: Denial[] = [];
+        const refused = (res: Answer, method: string) => {
+          if (expected === 403)
+            denials.push(
+              denialOf(res, {
+                tenantId: a.tenantId,
+                actor: a.actor,
+                method,
+                route: r.url,
+                code: 'auth.forbidden',
+              }),
+            );
+        };
 
         const callers: { label: string; client: Client; headers: Record<string, string> }[] = [
           { label: "A's token", client: a.api, headers: {} },
@@ -380,6 +424,7 @@ describeEachStore('tenant isolation of every route (generated from the route tab
             expect(res.status, `${what}: ${res.raw.slice(0, 300)}`).toBe(expected);
             expect(String(res.headers['content-type']), what).toMatch(/^application\/problem\+json/);
             expectNoLeak(res, b, what);
+            refused(res, r.method);
             // Indistinguishable from an id nobody has (where the route gets that far).
             const ghost = await send(
               caller.client,
@@ -390,6 +435,7 @@ describeEachStore('tenant isolation of every route (generated from the route tab
             );
             expect(ghost.status, `${what} vs unknown ids: ${ghost.raw.slice(0, 300)}`).toBe(res.status);
             expect(ghost.body?.code, `${what} vs unknown ids`).toBe(res.body?.code);
+            refused(ghost, r.method);
             // The same path with a trailing slash (the router ignores it) and, for reads, HEAD.
             const slash = await caller.client.raw(
               r.method,
@@ -407,15 +453,25 @@ describeEachStore('tenant isolation of every route (generated from the route tab
             );
             expect(slash.status, `${what} with a trailing slash: ${slash.raw.slice(0, 300)}`).toBe(expected);
             expectNoLeak(slash, b, `${what} with a trailing slash`);
+            // The router ignores the slash: the refusal names the route's pattern.
+            refused(slash, r.method);
             if (r.method === 'GET') {
               const head = await caller.client.raw('HEAD', fillUrl(r, owners), '', caller.headers);
               expect(head.status, `HEAD ${what}`).toBe(expected);
               expect(head.raw, `HEAD ${what}`).toBe('');
+              refused(head, 'HEAD');
             }
           }
         }
         expect(await view(b), "B's data changed").toEqual(beforeB);
-        expect(await view(a), "A's data changed by a failed request").toEqual(beforeA);
+        // Nothing of A changed either, but for exactly one access.denied entry per 403 (none for a 404).
+        if (expected === 403) expect(denials.length).toBeGreaterThan(0);
+        expectChangedOnlyByDenials(
+          beforeA,
+          await view(a),
+          { audit: denials },
+          "A's data after failed requests",
+        );
       });
     }
   });
@@ -428,19 +484,23 @@ describeEachStore('tenant isolation of every route (generated from the route tab
     )) {
       it(`${routeName(r)}: A's answers hold nothing of B`, async () => {
         const { a, b } = await worlds();
+        // The Merkle-log routes answer from integrated entries: integrate and sign A's tree first (the proofs'
+        // ranges are then valid, and checkpoints/latest exists: before any checkpoint it answers 404).
+        expect(await t().app.integrator.catchUp(a.tenantId), "A's checkpoint").toBeDefined();
+        const query = QUERIES[routeKey(r)]?.(a) ?? (r.url.endsWith('openapi.json') ? '' : 'limit=200');
         for (const [label, client, headers] of [
           ["A's token", a.api, {}],
           ["A's token naming B", a.api, { 'roster-tenant': b.tenantId }],
           ['platform token acting as A', t().admin, { 'roster-tenant': a.tenantId }],
         ] as [string, Client, Record<string, string>][]) {
-          const res = await client.get(
-            `${r.url}${r.url.endsWith('openapi.json') ? '' : '?limit=200'}`,
-            headers,
-          );
+          const res = await client.get(`${r.url}${query ? `?${query}` : ''}`, headers);
           expect(res.status, `${label}: ${res.raw.slice(0, 300)}`).toBe(200);
           expectNoLeak(res, b, label);
-          for (const item of (res.body?.items ?? []) as { tenantId?: unknown }[])
+          for (const item of (res.body?.items ?? []) as { tenantId?: unknown; origin?: unknown }[]) {
             if ('tenantId' in item) expect(item.tenantId, label).toBe(a.tenantId);
+            // Checkpoints name their tree in the origin.
+            if ('origin' in item) expect(item.origin, label).toMatch(new RegExp(`/audit/${a.tenantId}$`));
+          }
         }
       });
     }
@@ -450,9 +510,21 @@ describeEachStore('tenant isolation of every route (generated from the route tab
     )) {
       it(`${routeName(r)}: A's token gets 403 and nothing of B`, async () => {
         const { a, b } = await worlds();
+        const trailA = await auditTrail(a.api);
+        const trailB = await auditTrail(b.api);
         const res = await a.api.get(r.url);
         expect(res.status, res.raw).toBe(403);
         expectNoLeak(res, b, "A's token");
+        // The refusal is audited in A's trail, and only there.
+        const denial = denialOf(res, {
+          tenantId: a.tenantId,
+          actor: a.actor,
+          method: 'GET',
+          route: r.url,
+          code: 'auth.forbidden',
+        });
+        expectOnlyDenials(trailA, await auditTrail(a.api), [denial], "A's trail");
+        expectOnlyDenials(trailB, await auditTrail(b.api), [], "B's trail");
       });
     }
 
@@ -462,7 +534,7 @@ describeEachStore('tenant isolation of every route (generated from the route tab
       expect(users.map((x) => x.id).sort()).toEqual([a.userId, a.otherUserId].sort());
       const groups = await listAll(a.api, '/api/v1/groups');
       expect(groups.map((x) => x.id)).toEqual([a.groupId]);
-      const audit = await listAll(a.api, '/api/v1/audit/entries');
+      const audit = await auditTrail(a.api);
       expect(audit.length).toBeGreaterThan(0);
       for (const e of audit) expect(e.tenantId).toBe(a.tenantId);
       const targets = new Set(audit.map((e) => e.target?.id));

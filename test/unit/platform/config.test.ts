@@ -34,6 +34,10 @@ describe('loadConfig defaults', () => {
       bodyLimit: MiB,
       rateLimitTenant: 50,
       rateLimitGlobal: 250,
+      auditKeyFile: 'data/audit.key',
+      auditLogName: 'roster',
+      auditCheckpointInterval: 5000,
+      auditIntegrator: true,
     });
   });
 
@@ -55,6 +59,10 @@ describe('loadConfig defaults', () => {
     expect(envs.sort()).toEqual(
       [
         'ROSTER_ADMIN_TOKEN',
+        'ROSTER_AUDIT_CHECKPOINT_INTERVAL',
+        'ROSTER_AUDIT_INTEGRATOR',
+        'ROSTER_AUDIT_KEY_FILE',
+        'ROSTER_AUDIT_LOG_NAME',
         'ROSTER_BODY_LIMIT',
         'ROSTER_DATABASE_URL',
         'ROSTER_HOST',
@@ -268,6 +276,10 @@ describe('CLI flags', () => {
       ROSTER_BODY_LIMIT: '2mb',
       ROSTER_RATE_LIMIT_TENANT: '10',
       ROSTER_RATE_LIMIT_GLOBAL: '20',
+      ROSTER_AUDIT_KEY_FILE: '/env-audit.key',
+      ROSTER_AUDIT_LOG_NAME: 'env-log',
+      ROSTER_AUDIT_CHECKPOINT_INTERVAL: '2',
+      ROSTER_AUDIT_INTEGRATOR: 'on',
     };
     const flags = {
       port: '2222',
@@ -280,6 +292,10 @@ describe('CLI flags', () => {
       'body-limit': '512kb',
       'rate-limit-tenant': '0',
       'rate-limit-global': '0',
+      'audit-key-file': '/flag-audit.key',
+      'audit-log-name': 'flag-log',
+      'audit-checkpoint-interval': '0.5',
+      'audit-integrator': 'off',
     };
     expect(loadConfig(env, flags)).toEqual({
       port: 2222,
@@ -292,6 +308,10 @@ describe('CLI flags', () => {
       bodyLimit: 512 * 1024,
       rateLimitTenant: 0,
       rateLimitGlobal: 0,
+      auditKeyFile: '/flag-audit.key',
+      auditLogName: 'flag-log',
+      auditCheckpointInterval: 500,
+      auditIntegrator: false,
     });
   });
 
@@ -334,6 +354,10 @@ describe('ConfigError', () => {
     ['ROSTER_BODY_LIMIT', 'body-limit', `${SECRET}mb`],
     ['ROSTER_RATE_LIMIT_TENANT', 'rate-limit-tenant', `${SECRET}`],
     ['ROSTER_RATE_LIMIT_GLOBAL', 'rate-limit-global', `-${SECRET}`],
+    ['ROSTER_AUDIT_KEY_FILE', 'audit-key-file', '   '],
+    ['ROSTER_AUDIT_LOG_NAME', 'audit-log-name', `log+${SECRET}`],
+    ['ROSTER_AUDIT_CHECKPOINT_INTERVAL', 'audit-checkpoint-interval', `${SECRET}`],
+    ['ROSTER_AUDIT_INTEGRATOR', 'audit-integrator', `${SECRET}`],
   ];
 
   it('covers every declared setting', () => {
@@ -368,5 +392,45 @@ describe('ConfigError', () => {
   it('reports the first bad setting in declaration order', () => {
     const err = configError(() => loadConfig({ ROSTER_BODY_LIMIT: 'x', ROSTER_PORT: 'y' }));
     expect(err.setting).toBe('ROSTER_PORT');
+  });
+});
+
+describe('audit log settings', () => {
+  it('puts the audit key beside the key file unless told otherwise', () => {
+    expect(loadConfig({ ROSTER_KEY_FILE: '/srv/roster/keys/kek.json' }).auditKeyFile).toBe(
+      '/srv/roster/keys/audit.key',
+    );
+    expect(
+      loadConfig({ ROSTER_KEY_FILE: '/srv/k.json', ROSTER_AUDIT_KEY_FILE: '/elsewhere/a.key' }).auditKeyFile,
+    ).toBe('/elsewhere/a.key');
+  });
+
+  it.each([
+    ['0.1', 100],
+    ['10', 10_000],
+    ['2.5', 2500],
+  ])('takes a checkpoint interval of %s seconds', (raw, ms) => {
+    expect(loadConfig({ ROSTER_AUDIT_CHECKPOINT_INTERVAL: raw }).auditCheckpointInterval).toBe(ms);
+  });
+
+  it.each(['0', '0.05', '11', '-1', 'soon', '1e1'])('refuses a checkpoint interval of %s', (raw) => {
+    expect(configError(() => loadConfig({ ROSTER_AUDIT_CHECKPOINT_INTERVAL: raw })).setting).toBe(
+      'ROSTER_AUDIT_CHECKPOINT_INTERVAL',
+    );
+  });
+
+  it.each([
+    ['on', true],
+    ['OFF', false],
+    ['true', true],
+    ['0', false],
+  ])('reads the integrator switch %s', (raw, on) => {
+    expect(loadConfig({ ROSTER_AUDIT_INTEGRATOR: raw }).auditIntegrator).toBe(on);
+  });
+
+  it.each(['has space', 'a+b', '-lead', 'x'.repeat(64), 'ünï'])('refuses the log name %s', (raw) => {
+    expect(configError(() => loadConfig({ ROSTER_AUDIT_LOG_NAME: raw })).setting).toBe(
+      'ROSTER_AUDIT_LOG_NAME',
+    );
   });
 });

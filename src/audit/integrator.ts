@@ -1,0 +1,203 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../platform/clock.js';
+import type { Db, Tx } from '../platform/db/index.js';
+import { transact } from '../platform/db/tx.js';
+import type { Metrics } from '../platform/metrics.js';
+import { Frontier, frontierRefs, leafHash, nodeKey } from './merkle.js';
+import { leafBytes, leafOf, treeOf } from './model.js';
+import { formatCheckpoint, type NoteSigner } from './note.js';
+import { keyHashHex } from './signing-key.js';
+import {
+  assignLeafIndexes,
+  type CheckpointRow,
+  fetchNodes,
+  getTree,
+  insertCheckpoint,
+  insertNodes,
+  latestCheckpoint,
+  type PendingRow,
+  pendingEntries,
+  saveTree,
+  type TreeHead,
+  treesDueForCheckpoint,
+  tryLockIntegrator,
+} from './tree-store.js';
+
+export interface IntegratorOptions {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly signer: NoteSigner;
+  /** Prefix of every tree's origin line: `<logName>/audit/<tenant id | platform>`. */
+  readonly logName: string;
+  /** A growing tree gets a new signed checkpoint at least this often. */
+  readonly checkpointIntervalMs: number;
+  /** Entries integrated per transaction. */
+  readonly batchSize?: number;
+  readonly logger?: Logger;
+  readonly metrics?: Metrics;
+}
+
+export interface RoundResult {
+  /** False when another node's integrator held the lock. */
+  readonly locked: boolean;
+  readonly integrated: number;
+  readonly signed: number;
+}
+
+/** The origin line of a tree's checkpoints. */
+export function originOf(logName: string, tenantId: string | null): string {
+  return `${logName}/audit/${treeOf(tenantId)}`;
+}
+
+/**
+ * Integrates committed audit entries into their trees' Merkle logs and signs checkpoints. Entries get leaf
+ * positions in the order the integrator sees them committed (by `seq` among the pending ones), so an entry
+ * that commits late is appended late instead of leaving a hole. Every round is one transaction under the
+ * integrator lock (a PostgreSQL advisory lock across nodes): it either assigns positions, stores the new
+ * nodes and moves the tree head together, or does nothing; a crash mid-round loses no entry and repeats none.
+ */
+export class Integrator {
+  readonly #o: IntegratorOptions;
+  readonly #batch: number;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: IntegratorOptions) {
+    this.#o = options;
+    this.#batch = options.batchSize ?? 5000;
+  }
+
+  /** One round: integrates up to a batch of pending entries and signs the checkpoints that are due. */
+  async round(forceCheckpointFor: readonly string[] = []): Promise<RoundResult> {
+    const { db, clock } = this.#o;
+    return transact(db, async (tx) => {
+      const now = clock.now();
+      if (!(await tryLockIntegrator(db, tx, now.toISOString())))
+        return { locked: false, integrated: 0, signed: 0 };
+      const started = performance.now();
+      const rows = await pendingEntries(tx, this.#batch);
+      const oldest = rows[0];
+      this.#o.metrics?.auditLag.set(oldest ? Math.max(0, (now.getTime() - Date.parse(oldest.at)) / 1000) : 0);
+      const byTree = new Map<string, PendingRow[]>();
+      for (const r of rows) {
+        const tree = treeOf(r.tenant_id);
+        const list = byTree.get(tree);
+        if (list) list.push(r);
+        else byTree.set(tree, [r]);
+      }
+      for (const [tree, list] of byTree) await this.#append(tx, tree, list, now.toISOString());
+
+      const due = new Map<string, TreeHead>();
+      const signedBefore = new Date(now.getTime() - this.#o.checkpointIntervalMs).toISOString();
+      for (const t of await treesDueForCheckpoint(tx, signedBefore)) due.set(t.tree, t);
+      for (const tree of forceCheckpointFor) {
+        const head = await getTree(tx, tree);
+        if (head && head.size > head.checkpointSize) due.set(tree, head);
+      }
+      for (const head of due.values()) await this.#sign(tx, head, now.toISOString());
+      if (rows.length > 0 || due.size > 0) {
+        this.#o.metrics?.auditIntegrated.inc(rows.length);
+        this.#o.metrics?.auditCheckpoints.inc(due.size);
+        this.#o.metrics?.auditRound.observe((performance.now() - started) / 1000);
+      }
+      return { locked: true, integrated: rows.length, signed: due.size };
+    });
+  }
+
+  async #append(tx: Tx, tree: string, rows: PendingRow[], at: string) {
+    const head = await getTree(tx, tree);
+    const size = head?.size ?? 0;
+    const frontier = Frontier.fromNodes(size, await this.#frontierNodes(tx, tree, size));
+    const nodes = [];
+    const positions = [];
+    for (const r of rows) {
+      const index = frontier.size;
+      nodes.push(...frontier.append(leafHash(leafBytes(leafOf(r, index)))));
+      positions.push({ seq: r.seq, leafIndex: index });
+    }
+    await assignLeafIndexes(this.#o.db, tx, positions);
+    await insertNodes(tx, tree, nodes);
+    await saveTree(
+      tx,
+      { tree, tenantId: rows[0]?.tenant_id ?? null, size: frontier.size, rootHash: frontier.root(), at },
+      head !== undefined,
+    );
+  }
+
+  async #frontierNodes(tx: Tx, tree: string, size: number) {
+    const refs = frontierRefs(size);
+    const stored = await fetchNodes(tx, tree, refs);
+    for (const ref of refs) {
+      if (!stored.has(nodeKey(ref)))
+        throw new Error(`audit tree ${tree}: stored node ${nodeKey(ref)} is missing`);
+    }
+    return stored;
+  }
+
+  async #sign(tx: Tx, head: TreeHead, at: string): Promise<void> {
+    const { signer, logName } = this.#o;
+    const body = formatCheckpoint({
+      origin: originOf(logName, head.tenantId),
+      size: head.size,
+      rootHash: head.rootHash,
+      extensions: [`time ${at}`],
+    });
+    await insertCheckpoint(tx, {
+      tree: head.tree,
+      size: head.size,
+      rootHash: head.rootHash,
+      at,
+      keyHash: keyHashHex(signer.keyHash),
+      note: signer.sign(body),
+    });
+  }
+
+  /**
+   * Integrates everything committed so far and makes sure a signed checkpoint covers all of `tree`'s
+   * entries; returns that checkpoint (undefined: the tree has no entries). Waits for another node's
+   * integrator when it holds the lock. Used before exports and reports.
+   */
+  async catchUp(tree: string, timeoutMs = 60_000): Promise<CheckpointRow | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.round([tree]);
+      if (r.locked && r.integrated < this.#batch) break;
+      if (Date.now() > deadline) throw new Error('the audit integrator did not catch up in time');
+      if (!r.locked) await new Promise((res) => setTimeout(res, 50));
+    }
+    return latestCheckpoint(this.#o.db.kysely, tree);
+  }
+
+  /** Runs rounds every `pollMs` (at once again after a full batch) until `stop`. */
+  start(pollMs = 200): void {
+    if (this.#timer || this.#stopped) return;
+    const tick = () => {
+      this.#running = (async () => {
+        let full = true;
+        while (full && !this.#stopped) {
+          const r = await this.round();
+          full = r.locked && r.integrated >= this.#batch;
+        }
+      })()
+        .catch((err: unknown) => this.#o.logger?.warn({ err }, 'audit integration round failed'))
+        .finally(() => {
+          this.#running = undefined;
+          if (!this.#stopped) {
+            this.#timer = setTimeout(tick, pollMs);
+            this.#timer.unref();
+          }
+        });
+    };
+    this.#timer = setTimeout(tick, 0);
+    this.#timer.unref();
+  }
+
+  /** Stops the loop after the round in progress. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+}
