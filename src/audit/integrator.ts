@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../platform/clock.js';
 import type { Db, Tx } from '../platform/db/index.js';
 import { transact } from '../platform/db/tx.js';
+import { RosterError } from '../platform/errors.js';
 import type { Metrics } from '../platform/metrics.js';
 import { Frontier, frontierRefs, leafHash, nodeKey } from './merkle.js';
 import { leafBytes, leafOf, treeOf } from './model.js';
@@ -161,7 +162,15 @@ export class Integrator {
   async catchUp(tree: string, timeoutMs = 60_000): Promise<CheckpointRow | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const r = await this.round([tree]);
+      let r: RoundResult;
+      try {
+        r = await this.round([tree]);
+      } catch (err) {
+        // SQLite: another process held the write lock past the busy timeout; that is waiting, not failing.
+        if (!(err instanceof RosterError && err.code === 'store.unavailable') || Date.now() > deadline)
+          throw err;
+        r = { locked: false, integrated: 0, signed: 0 };
+      }
       if (r.locked && r.integrated < this.#batch) break;
       if (Date.now() > deadline) throw new Error('the audit integrator did not catch up in time');
       if (!r.locked) await new Promise((res) => setTimeout(res, 50));

@@ -73,6 +73,8 @@ class Holdings {
   /** `user|product` -> when the request was waitlisted. */
   readonly waiting = new Map<string, string>();
   readonly members = new Map<string, Map<string, string>>();
+  /** Token id -> its roles, when it was minted and when it expires (roles are given to API tokens). */
+  readonly tokens = new Map<string, { roles: string[]; since: string; expiresAt: string | null }>();
 
   /** Applies an entry; returns what it did to seats, for counters. */
   apply(e: LeafEntry): {
@@ -160,6 +162,14 @@ class Holdings {
         this.members.delete(e.target.id ?? '');
         return { left: [...(m?.keys() ?? [])] };
       }
+      case 'token.created': {
+        const roles = strings(after.roles).filter((r): r is string => r !== undefined);
+        this.tokens.set(e.target.id ?? '', { roles, since: e.time, expiresAt: str(after.expiresAt) ?? null });
+        return {};
+      }
+      case 'token.revoked':
+        this.tokens.delete(e.target.id ?? '');
+        return {};
       case 'pool.deleted': {
         const p = this.pools.get(e.target.id ?? '');
         if (p) p.name = `${p.name} (deleted)`;
@@ -178,7 +188,13 @@ class Holdings {
 
 export interface HoldersAnswer {
   readonly at: string;
-  readonly items: { userId: string; since: string; pool?: { id: string; name: string } }[];
+  readonly items: {
+    userId?: string;
+    tokenId?: string;
+    since: string;
+    pool?: { id: string; name: string };
+    expiresAt?: string;
+  }[];
 }
 
 /** Who held `product` (a SKU) or was a member of `group` (an id) at instant `at`, replayed from the log. */
@@ -186,13 +202,27 @@ export async function holdersAt(
   q: Queryable,
   tenantId: string,
   checkpoint: CheckpointRow,
-  what: { product?: string; group?: string },
+  what: { product?: string; group?: string; role?: string },
   at: string,
 ): Promise<HoldersAnswer> {
   const h = new Holdings();
   for await (const e of replay(q, tenantId, checkpoint.size)) {
     if (e.time > at) continue;
     h.apply(e);
+  }
+  if (what.role !== undefined) {
+    const role = what.role;
+    return {
+      at,
+      items: [...h.tokens]
+        .filter(([, t]) => t.roles.includes(role) && (t.expiresAt === null || t.expiresAt > at))
+        .map(([tokenId, t]) => ({
+          tokenId,
+          since: t.since,
+          ...(t.expiresAt ? { expiresAt: t.expiresAt } : {}),
+        }))
+        .sort((a, b) => compare(a.tokenId, b.tokenId)),
+    };
   }
   if (what.group !== undefined) {
     const members = h.members.get(what.group) ?? new Map<string, string>();

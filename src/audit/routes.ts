@@ -292,14 +292,14 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
     return c;
   };
 
-  app.get<{ Querystring: { product?: string; group?: string; at: string } }>(
+  app.get<{ Querystring: { product?: string; group?: string; role?: string; at: string } }>(
     '/api/v1/audit/holders',
     {
       config: { auth: 'tenant' },
       schema: {
         tags: ['audit'],
         description:
-          'Who held a product (`product`, a SKU) or belonged to a group (`group`, an id) at instant `at`, replayed from the signed log.',
+          'Who held a product (`product`, a SKU: users and their pools), belonged to a group (`group`, an id: users) or held a role (`role`: the API tokens given it) at instant `at`, replayed from the signed log.',
         querystring: {
           type: 'object',
           required: ['at'],
@@ -307,9 +307,10 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
           properties: {
             product: { type: 'string', minLength: 1, maxLength: 64 },
             group: { type: 'string', format: 'uuid' },
+            role: { type: 'string', minLength: 1, maxLength: 64 },
             at: instant,
           },
-          oneOf: [{ required: ['product'] }, { required: ['group'] }],
+          oneOf: [{ required: ['product'] }, { required: ['group'] }, { required: ['role'] }],
         },
         response: {
           200: {
@@ -318,6 +319,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
               at: { type: 'string' },
               product: { type: 'string' },
               group: { type: 'string' },
+              role: { type: 'string' },
               checkpoint: { $ref: 'AuditCheckpoint#' },
               items: {
                 type: 'array',
@@ -325,7 +327,9 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
                   type: 'object',
                   properties: {
                     userId: { type: 'string' },
+                    tokenId: { type: 'string' },
                     since: { type: 'string' },
+                    expiresAt: { type: 'string' },
                     pool: {
                       type: 'object',
                       properties: { id: { type: 'string' }, name: { type: 'string' } },
@@ -343,8 +347,9 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
       const ctx = tenantContextOf(req);
       const at = isoOf(req.query.at) ?? '';
       const c = await currentCheckpoint(ctx.tenantId);
+      const { product, group, role } = req.query;
       const what =
-        req.query.product !== undefined ? { product: req.query.product } : { group: req.query.group ?? '' };
+        product !== undefined ? { product } : group !== undefined ? { group } : { role: role ?? '' };
       const answer = await holdersAt(s.db.kysely, ctx.tenantId, c, what, at);
       return { ...what, at, checkpoint: checkpointView(s.logName, ctx.tenantId, c), items: answer.items };
     },
