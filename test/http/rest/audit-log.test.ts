@@ -987,4 +987,222 @@ describeEachStore('REST verifiable audit log', (kind) => {
       expectClean('checkpoints', JSON.stringify(checkpoints));
     });
   });
+
+  describe('holders by role', () => {
+    interface RoleHolder {
+      tokenId: string;
+      since: string;
+      expiresAt?: string;
+    }
+
+    /** Now, as an instant strictly between what happened before and what happens next. */
+    async function between(): Promise<string> {
+      await sleep(5);
+      const at = new Date().toISOString();
+      await sleep(5);
+      return at;
+    }
+
+    const shift = (iso: string, ms: number): string => new Date(Date.parse(iso) + ms).toISOString();
+
+    /** Mints a token (tenant-bound, or platform-wide when `tenantId` is null) and returns its id. */
+    async function mint(tenantId: string | null, name: string, roles: string[], expiresAt?: string) {
+      const res = await t().admin.post('/api/v1/tokens', {
+        ...(tenantId === null ? {} : { tenantId }),
+        name,
+        roles,
+        ...(expiresAt === undefined ? {} : { expiresAt }),
+      });
+      expect(res.status, res.raw).toBe(201);
+      expect(res.body.tenantId).toBe(tenantId);
+      return res.body.id as string;
+    }
+
+    /** The role's holders at `at` as served (sorted by token id), after checking the answer's frame. */
+    async function roleHolders(
+      client: Client,
+      role: string,
+      at: string,
+      headers: Headers = {},
+    ): Promise<RoleHolder[]> {
+      const res = await client.get(
+        `/api/v1/audit/holders?role=${encodeURIComponent(role)}&at=${encodeURIComponent(at)}`,
+        headers,
+      );
+      expect(res.status, res.raw).toBe(200);
+      expect(res.body.role).toBe(role);
+      expect(res.body.at).toBe(new Date(at).toISOString());
+      expect(res.body).not.toHaveProperty('product');
+      expect(res.body).not.toHaveProperty('group');
+      expect(res.body.checkpoint.origin).toMatch(/^roster\/audit\//);
+      for (const i of res.body.items) expect(i).not.toHaveProperty('userId');
+      return [...(res.body.items as RoleHolder[])].sort((a, b) => (a.tokenId < b.tokenId ? -1 : 1));
+    }
+
+    it('role: exactly the tokens given it at each instant, through mints, a revocation and an expiry; never another tenant’s', async () => {
+      const a = await t().newTenant();
+      const b = await t().newTenant();
+      const t0 = await between();
+
+      const alpha = await mint(a.tenantId, 'alpha', ['auditor', 'billing']);
+      const t1 = await between();
+      const beta = await mint(a.tenantId, 'beta', ['auditor']);
+      const t2 = await between();
+      // Another tenant's token and a platform token with the same roles, in the middle of it all.
+      const bToken = await mint(b.tenantId, 'b-auditor', ['auditor', 'billing']);
+      const platformToken = await mint(null, 'platform-auditor', ['auditor', 'billing']);
+      const deltaExpiry = new Date(Date.now() + 24 * 3600_000).toISOString();
+      const delta = await mint(a.tenantId, 'delta', ['billing'], deltaExpiry);
+      const t3 = await between();
+      // A short life: a few hundred ms from now.
+      const gammaExpiry = new Date(Date.now() + 800).toISOString();
+      const gamma = await mint(a.tenantId, 'gamma', ['billing', 'auditor', 'auditor'], gammaExpiry);
+      const t4 = await between();
+      const revoked = await t().admin.delete(`/api/v1/tokens/${beta}`);
+      expect(revoked.status, revoked.raw).toBe(200);
+      expect(revoked.body.revokedAt).toEqual(expect.any(String));
+      const t5 = await between();
+      // The test relies on gamma still being alive until here.
+      expect(t5 < gammaExpiry, `too slow: ${t5} is past gamma's expiry ${gammaExpiry}`).toBe(true);
+      while (Date.now() <= Date.parse(gammaExpiry) + 20) await sleep(25);
+      const t6 = await between();
+      expect(gammaExpiry <= t6).toBe(true);
+
+      // When each token entered and (for beta) left the log.
+      const entries = await allEntries(a.api);
+      const timeOf = (action: string, id: string): string => {
+        const found = entries.filter((e) => e.action === action && e.target.id === id);
+        expect(found, `${action} ${id}`).toHaveLength(1);
+        return (found[0] as Entry).time;
+      };
+      const created = entries.filter((e) => e.action === 'token.created').map((e) => e.target.id as string);
+      // The tenant's own test token (minted by newTenant, role tenant-admin) came first; the others are ours.
+      expect(created.slice(1)).toEqual([alpha, beta, delta, gamma]);
+      const own = created[0] as string;
+      expect(created).not.toContain(bToken);
+      expect(created).not.toContain(platformToken);
+      const since = {
+        [own]: timeOf('token.created', own),
+        [alpha]: timeOf('token.created', alpha),
+        [beta]: timeOf('token.created', beta),
+        [delta]: timeOf('token.created', delta),
+        [gamma]: timeOf('token.created', gamma),
+      };
+      const betaRevokedAt = timeOf('token.revoked', beta);
+      expect(betaRevokedAt > t4 && betaRevokedAt < t5).toBe(true);
+
+      const holder = (id: string): RoleHolder => ({
+        tokenId: id,
+        since: since[id] as string,
+        ...(id === gamma ? { expiresAt: gammaExpiry } : id === delta ? { expiresAt: deltaExpiry } : {}),
+      });
+      const expected = (ids: string[]) => ids.map(holder).sort((x, y) => (x.tokenId < y.tokenId ? -1 : 1));
+
+      const cases: { step: string; at: string; auditor: string[]; billing: string[] }[] = [
+        { step: 'before any', at: t0, auditor: [], billing: [] },
+        { step: 'just before alpha', at: shift(since[alpha] as string, -1), auditor: [], billing: [] },
+        {
+          step: 'the instant alpha was minted',
+          at: since[alpha] as string,
+          auditor: [alpha],
+          billing: [alpha],
+        },
+        { step: 'after alpha', at: t1, auditor: [alpha], billing: [alpha] },
+        { step: 'after beta', at: t2, auditor: [alpha, beta], billing: [alpha] },
+        { step: 'after delta', at: t3, auditor: [alpha, beta], billing: [alpha, delta] },
+        { step: 'after gamma', at: t4, auditor: [alpha, beta, gamma], billing: [alpha, delta, gamma] },
+        {
+          step: 'just before the revocation',
+          at: shift(betaRevokedAt, -1),
+          auditor: [alpha, beta, gamma],
+          billing: [alpha, delta, gamma],
+        },
+        {
+          step: 'the instant beta was revoked',
+          at: betaRevokedAt,
+          auditor: [alpha, gamma],
+          billing: [alpha, delta, gamma],
+        },
+        { step: 'after the revocation', at: t5, auditor: [alpha, gamma], billing: [alpha, delta, gamma] },
+        {
+          step: 'just before gamma expired',
+          at: shift(gammaExpiry, -1),
+          auditor: [alpha, gamma],
+          billing: [alpha, delta, gamma],
+        },
+        { step: 'the instant gamma expired', at: gammaExpiry, auditor: [alpha], billing: [alpha, delta] },
+        { step: 'after the expiry', at: t6, auditor: [alpha], billing: [alpha, delta] },
+        {
+          step: 'long after',
+          at: '2999-01-01T00:00:00.000Z',
+          auditor: [alpha],
+          billing: [alpha],
+        },
+      ];
+      for (const { step, at, auditor, billing } of cases) {
+        expect(await roleHolders(a.api, 'auditor', at), `auditor ${step} (${at})`).toEqual(expected(auditor));
+        expect(await roleHolders(a.api, 'billing', at), `billing ${step} (${at})`).toEqual(expected(billing));
+        // The tenant's own token holds tenant-admin throughout (it existed before t0); ours never do.
+        expect(await roleHolders(a.api, 'tenant-admin', at), `tenant-admin ${step}`).toEqual(expected([own]));
+        expect(await roleHolders(a.api, 'nobody', at), `nobody ${step}`).toEqual([]);
+      }
+
+      // The same instant written with an offset is the same answer.
+      const offset = new Date(Date.parse(t4) + 2 * 3600_000).toISOString().replace('Z', '+02:00');
+      expect(await roleHolders(a.api, 'auditor', offset)).toEqual(expected([alpha, beta, gamma]));
+      // The platform acting on the tenant sees the same answer.
+      for (const { at, auditor } of cases) {
+        expect(await roleHolders(t().admin, 'auditor', at, { 'roster-tenant': a.tenantId })).toEqual(
+          expected(auditor),
+        );
+      }
+
+      // The other tenant sees only its own token: never A's, never the platform's.
+      const bSince = (await allEntries(b.api, {}, `action=token.created&targetId=${bToken}`)).map(
+        (e) => e.time,
+      );
+      expect(bSince).toHaveLength(1);
+      for (const role of ['auditor', 'billing']) {
+        expect(await roleHolders(b.api, role, t6)).toEqual([{ tokenId: bToken, since: bSince[0] }]);
+        expect(await roleHolders(b.api, role, t1)).toEqual([]);
+      }
+      const aIds = new Set([own, alpha, beta, gamma, delta]);
+      for (const { at } of cases) {
+        for (const role of ['auditor', 'billing', 'tenant-admin']) {
+          const ids = (await roleHolders(a.api, role, at)).map((h) => h.tokenId);
+          expect(ids).not.toContain(bToken);
+          expect(ids).not.toContain(platformToken);
+          for (const id of (await roleHolders(b.api, role, at)).map((h) => h.tokenId)) {
+            expect(aIds.has(id), `${id} of tenant A in tenant B's answer`).toBe(false);
+          }
+        }
+      }
+      // Roster-Tenant does not widen a tenant token's scope.
+      expect(await roleHolders(a.api, 'auditor', t6, { 'roster-tenant': b.tenantId })).toEqual(
+        expected([alpha]),
+      );
+    });
+
+    it('role: 400 with product or group beside it, with none of the three, without `at`, or with an empty role', async () => {
+      const { api } = await t().newTenant();
+      const g = await api.post('/api/v1/groups', { displayName: `Roles-${randomUUID()}` });
+      expect(g.status, g.raw).toBe(201);
+      const at = encodeURIComponent(new Date().toISOString());
+      // The well-formed query answers.
+      expect((await api.get(`/api/v1/audit/holders?role=auditor&at=${at}`)).status).toBe(200);
+      for (const q of [
+        `role=auditor&product=SKU-1&at=${at}`,
+        `product=SKU-1&role=auditor&at=${at}`,
+        `role=auditor&group=${g.body.id}&at=${at}`,
+        `role=auditor&product=SKU-1&group=${g.body.id}&at=${at}`,
+        `at=${at}`,
+        'role=auditor',
+        'role=auditor&at=',
+        'role=auditor&at=yesterday',
+        `role=&at=${at}`,
+      ]) {
+        expectProblem(await api.get(`/api/v1/audit/holders?${q}`), 400, 'request.invalid_parameter');
+      }
+    });
+  });
 });
