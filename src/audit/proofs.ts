@@ -32,8 +32,14 @@ export interface ConsistencyProof {
  * Proofs over a tree's stored perfect-subtree hashes: each proof reads the O(log n) nodes it needs in one
  * query and hashes O(log n) times, whatever the size of the log.
  */
+/** Nodes of this level and above are kept in memory once read: few (n / 256), and read by most proofs. */
+const CACHED_LEVEL = 8;
+const CACHE_SIZE = 100_000;
+
 export class AuditProofs {
   readonly #db: Queryable;
+  /** Perfect-subtree hashes never change once stored: high nodes are cached by `tree level/index`. */
+  readonly #cache = new Map<string, Uint8Array>();
 
   constructor(db: Queryable) {
     this.#db = db;
@@ -99,7 +105,20 @@ export class AuditProofs {
 
   async #nodes(tree: string, refs: NodeRef[]): Promise<(ref: NodeRef) => Uint8Array> {
     const unique = [...new Map(refs.map((r) => [nodeKey(r), r])).values()];
-    const found = await fetchNodes(this.#db, tree, unique);
+    const found = new Map<string, Uint8Array>();
+    const missing: NodeRef[] = [];
+    for (const r of unique) {
+      const hit = r.level >= CACHED_LEVEL ? this.#cache.get(`${tree} ${nodeKey(r)}`) : undefined;
+      if (hit) found.set(nodeKey(r), hit);
+      else missing.push(r);
+    }
+    for (const [key, hash] of await fetchNodes(this.#db, tree, missing)) {
+      found.set(key, hash);
+      if (Number(key.slice(0, key.indexOf('/'))) >= CACHED_LEVEL) {
+        if (this.#cache.size >= CACHE_SIZE) this.#cache.clear();
+        this.#cache.set(`${tree} ${key}`, hash);
+      }
+    }
     return (ref) => {
       const h = found.get(nodeKey(ref));
       if (!h) throw new Error(`audit tree ${tree}: stored node ${nodeKey(ref)} is missing`);
