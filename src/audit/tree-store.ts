@@ -105,24 +105,23 @@ export async function insertNodes(
   }
 }
 
-/** The stored nodes named by `refs`, keyed by `level/index` (missing ones are absent). */
+/**
+ * The stored nodes named by `refs`, keyed by `level/index` (missing ones are absent). One statement of
+ * point lookups joined with UNION ALL: each is a primary-key search whatever the planner knows (an OR of
+ * (level, idx) pairs made SQLite without statistics scan the whole tree).
+ */
 export async function fetchNodes(
   q: Queryable,
   tree: string,
   refs: readonly NodeRef[],
 ): Promise<Map<string, Uint8Array>> {
-  const out = new Map<string, Uint8Array>();
-  for (const part of chunks(refs, 200)) {
-    if (part.length === 0) continue;
-    const rows = await q
-      .selectFrom('audit_nodes')
-      .select(['level', 'idx', 'hash'])
-      .where('tree', '=', tree)
-      .where((eb) => eb.or(part.map((r) => eb.and([eb('level', '=', r.level), eb('idx', '=', r.index)]))))
-      .execute();
-    for (const r of rows) out.set(`${r.level}/${r.idx}`, r.hash);
-  }
-  return out;
+  return unionOfNodes(
+    q,
+    refs.map(
+      (r) =>
+        sql`select level, idx, hash from audit_nodes where tree = ${tree} and level = ${r.level} and idx = ${r.index}`,
+    ),
+  );
 }
 
 /** Stored nodes of levels/index ranges (inclusive), for verification of a run of leaves. */
@@ -131,21 +130,25 @@ export async function fetchNodeRanges(
   tree: string,
   ranges: readonly { level: number; from: number; to: number }[],
 ): Promise<Map<string, Uint8Array>> {
+  return unionOfNodes(
+    q,
+    ranges.map(
+      (r) =>
+        sql`select level, idx, hash from audit_nodes where tree = ${tree} and level = ${r.level} and idx >= ${r.from} and idx <= ${r.to}`,
+    ),
+  );
+}
+
+async function unionOfNodes(q: Queryable, parts: ReturnType<typeof sql>[]): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
-  if (ranges.length === 0) return out;
-  const rows = await q
-    .selectFrom('audit_nodes')
-    .select(['level', 'idx', 'hash'])
-    .where('tree', '=', tree)
-    .where((eb) =>
-      eb.or(
-        ranges.map((r) =>
-          eb.and([eb('level', '=', r.level), eb('idx', '>=', r.from), eb('idx', '<=', r.to)]),
-        ),
-      ),
-    )
-    .execute();
-  for (const r of rows) out.set(`${r.level}/${r.idx}`, r.hash);
+  for (const group of chunks(parts, 100)) {
+    if (group.length === 0) continue;
+    const { rows } = await sql<{ level: number; idx: number | string; hash: Uint8Array }>`${sql.join(
+      group,
+      sql` union all `,
+    )}`.execute(q);
+    for (const r of rows) out.set(`${r.level}/${Number(r.idx)}`, r.hash);
+  }
   return out;
 }
 
