@@ -183,7 +183,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     auditRoutes(http, {
       audit: services.audit,
       db,
-      proofs: new AuditProofs(db.kysely),
+      proofs: new AuditProofs(db),
       integrator,
       logKeys,
       logName: config.auditLogName,

@@ -128,7 +128,7 @@ export class Integrator {
 
   async #frontierNodes(tx: Tx, tree: string, size: number) {
     const refs = frontierRefs(size);
-    const stored = await fetchNodes(tx, tree, refs);
+    const stored = await fetchNodes(tx, tree, refs, this.#o.db.dialect);
     for (const ref of refs) {
       if (!stored.has(nodeKey(ref)))
         throw new Error(`audit tree ${tree}: stored node ${nodeKey(ref)} is missing`);

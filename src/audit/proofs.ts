@@ -1,4 +1,4 @@
-import type { Queryable } from '../platform/db/index.js';
+import type { Db, Dialect, Queryable } from '../platform/db/index.js';
 import { RosterError } from '../platform/errors.js';
 import {
   consistencyProof,
@@ -38,11 +38,13 @@ const CACHE_SIZE = 100_000;
 
 export class AuditProofs {
   readonly #db: Queryable;
+  readonly #dialect: Dialect;
   /** Perfect-subtree hashes never change once stored: high nodes are cached by `tree level/index`. */
   readonly #cache = new Map<string, Uint8Array>();
 
-  constructor(db: Queryable) {
-    this.#db = db;
+  constructor(db: Db) {
+    this.#db = db.kysely;
+    this.#dialect = db.dialect;
   }
 
   /** @throws audit.out_of_range */
@@ -112,7 +114,7 @@ export class AuditProofs {
       if (hit) found.set(nodeKey(r), hit);
       else missing.push(r);
     }
-    for (const [key, hash] of await fetchNodes(this.#db, tree, missing)) {
+    for (const [key, hash] of await fetchNodes(this.#db, tree, missing, this.#dialect)) {
       found.set(key, hash);
       if (Number(key.slice(0, key.indexOf('/'))) >= CACHED_LEVEL) {
         if (this.#cache.size >= CACHE_SIZE) this.#cache.clear();

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db, Queryable } from '../platform/db/index.js';
+import type { Db, Dialect, Queryable } from '../platform/db/index.js';
 import type { NodeRef } from './merkle.js';
 import type { CheckpointRow, EntryRow } from './model.js';
 
@@ -114,7 +114,19 @@ export async function fetchNodes(
   q: Queryable,
   tree: string,
   refs: readonly NodeRef[],
+  dialect: Dialect = 'sqlite',
 ): Promise<Map<string, Uint8Array>> {
+  if (dialect === 'postgres') {
+    // One short statement whatever the number of nodes: cheap to parse and plan, index lookups per pair.
+    const out = new Map<string, Uint8Array>();
+    if (refs.length === 0) return out;
+    const { rows } = await sql<{ level: number; idx: number | string; hash: Uint8Array }>`
+      select n.level, n.idx, n.hash
+      from unnest(${refs.map((r) => r.level)}::int[], ${refs.map((r) => r.index)}::bigint[]) as r(level, idx)
+      join audit_nodes n on n.tree = ${tree} and n.level = r.level and n.idx = r.idx`.execute(q);
+    for (const r of rows) out.set(`${r.level}/${Number(r.idx)}`, r.hash);
+    return out;
+  }
   return unionOfNodes(
     q,
     refs.map(
