@@ -11,7 +11,12 @@
 //   BENCH_IDLE_WAIT=120    seconds to wait for a quiet machine before each point (0: do not wait)
 //   BENCH_OUT=.tmp/bench   where results.json, results.md and the profiles go
 //   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test        BENCH_SKIP_BUILD=1 (do not build)
-//   BENCH_PARTS=http,raw,roster,variants   a subset to run (the ratios need http and raw)
+//   BENCH_PARTS=http,raw,roster,variants,audit   a subset to run (the ratios need http and raw)
+//   audit: the audit log's proof benchmark, bench/audit.js (run last, on this run's snapshot of dist/, for
+//          BENCH_STORES, writing BENCH_OUT/audit.json and audit.md; its tables are appended to results.md).
+//          Its own settings: BENCH_AUDIT_ENTRIES=1000000 BENCH_AUDIT_PROOFS=2000 BENCH_AUDIT_HTTP=1000
+//          BENCH_AUDIT_BATCH=20000 BENCH_AUDIT_TARGET_MS=5 BENCH_AUDIT_TIME_LIMIT=30 BENCH_AUDIT_SEED
+//          BENCH_AUDIT_PROFILE=1 (see bench/audit.js). A proof that does not verify makes npm run bench exit 1.
 //   BENCH_PRIORITY=-10     nice value for the bench's own processes (not PostgreSQL) on a shared machine
 //   BENCH_APP=<folder>     benchmark the bin/ and dist/ in that folder instead of a snapshot of this build
 // `node bench/run.js --report <results.json>` rewrites the markdown of a saved run without measuring.
@@ -61,7 +66,7 @@ const cfg = {
   idleWait: Number(env.BENCH_IDLE_WAIT ?? (quick ? 0 : 120)),
   priority: env.BENCH_PRIORITY ?? null,
   out: join(ROOT, env.BENCH_OUT ?? '.tmp/bench'),
-  parts: new Set((env.BENCH_PARTS ?? 'http,raw,roster,variants').split(',').map((s) => s.trim())),
+  parts: new Set((env.BENCH_PARTS ?? 'http,raw,roster,variants,audit').split(',').map((s) => s.trim())),
 };
 const TOP = Math.max(...cfg.concurrency);
 const ADMIN_TOKEN = `bench-admin-${randomBytes(16).toString('hex')}`;
@@ -321,7 +326,7 @@ async function groupCommitMetrics(base) {
   };
 }
 
-async function rosterRun(kind, connections, setup, profileDir) {
+async function rosterRun(kind, connections, setup, profileDir, extraEnv = {}) {
   const store = newStore(kind);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -342,6 +347,7 @@ async function rosterRun(kind, connections, setup, profileDir) {
         ROSTER_LOG_LEVEL: 'warn',
         ROSTER_RATE_LIMIT_TENANT: '0',
         ROSTER_RATE_LIMIT_GLOBAL: '0',
+        ...extraEnv,
       },
       readyUrl: `${base}/readyz`,
     });
@@ -363,6 +369,7 @@ async function rosterRun(kind, connections, setup, profileDir) {
       const deadlocksBefore = kind === 'postgres' ? await pgDeadlocks() : 0;
       const sampler = kind === 'postgres' ? samplePgBackends(store.schema) : undefined;
       const cpu = new CpuMeter([server.pid]);
+      const lag = sampleAuditLag(base);
       r = await drive({
         url: base,
         path: '/api/v1/onboardings',
@@ -371,6 +378,7 @@ async function rosterRun(kind, connections, setup, profileDir) {
         makeRequest,
         startIndex: index,
       });
+      r.audit = await lag.stop();
       r.cpu = cpu.read();
       r.cpu.background = Math.max(0, r.cpu.machine - r.cpu.server - r.cpu.postgres - r.cpu.loadgen);
       if (sampler) r.pgBackends = await sampler.stop();
@@ -399,7 +407,7 @@ async function rosterRun(kind, connections, setup, profileDir) {
     `  roster ${kind} ${setup} c=${connections}: ${fmt.rate(r.rate)}/s p50 ${fmt.ms(r.p50)} p99 ${fmt.ms(r.p99)} errors ${r.errors} ` +
       `batch ${r.groupCommit.meanBatch?.toFixed(1) ?? '-'} commit ${fmt.ms(r.groupCommit.meanCommitMs)} ms deadlocks ${r.groupCommit.deadlocks} ` +
       `cpu server ${fmt.pct(r.cpu.server)} pg ${fmt.pct(r.cpu.postgres)} loadgen ${fmt.pct(r.cpu.loadgen)} ` +
-      `other ${fmt.pct(r.cpu.background)} invariant ${inv}`,
+      `other ${fmt.pct(r.cpu.background)} invariant ${inv} audit lag max ${r.audit.maxLagS ?? '-'} s, caught up ${r.audit.catchUpMs === null ? '-' : `${Math.round(r.audit.catchUpMs)} ms`} after`,
   );
   if (r.errors > 0) log(`    status codes: ${JSON.stringify(r.statusCodes)}`);
   if (r.pgBackends) {
@@ -411,6 +419,51 @@ async function rosterRun(kind, connections, setup, profileDir) {
     );
   }
   return r;
+}
+
+/**
+ * The audit integrator under load: samples roster_audit_integration_lag_seconds (age of the oldest pending
+ * entry when a round starts) every 250 ms while the load runs; `stop` then waits until a round finds nothing
+ * pending and says how long that took after the load ended. Both null when the integrator is off.
+ */
+function sampleAuditLag(base) {
+  const read = async () => {
+    const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const m = /^roster_audit_integration_lag_seconds (\S+)$/m.exec(await res.text());
+    return m ? Number(m[1]) : null;
+  };
+  let max = null;
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    read()
+      .then((v) => {
+        if (v !== null) max = Math.max(max ?? 0, v);
+      })
+      .catch(() => {})
+      .finally(() => {
+        busy = false;
+      });
+  }, 250);
+  return {
+    async stop() {
+      clearInterval(timer);
+      const ended = performance.now();
+      let catchUpMs = null;
+      if (max !== null) {
+        for (let i = 0; i < 600; i++) {
+          const v = await read().catch(() => null);
+          if (v === 0) {
+            catchUpMs = performance.now() - ended;
+            break;
+          }
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      }
+      return { maxLagS: max === null ? null : Math.round(max * 1000) / 1000, catchUpMs };
+    },
+  };
 }
 
 /** The median rate of the runs; latencies are those of the run with that median rate. */
@@ -428,15 +481,16 @@ function summarise(runs) {
   };
 }
 
-async function rosterPoint(kind, c, setup) {
+async function rosterPoint(kind, c, setup, extraEnv = {}) {
   const runs = [];
-  for (let k = 0; k < (c === TOP ? cfg.repeats : 1); k++) runs.push(await rosterRun(kind, c, setup));
+  for (let k = 0; k < (c === TOP ? cfg.repeats : 1); k++)
+    runs.push(await rosterRun(kind, c, setup, undefined, extraEnv));
   return summarise(runs);
 }
 
 // ---- report
 
-function report({ machine, http, raw, roster, variants, verdicts, profiles, started, seconds }) {
+function report({ machine, http, raw, roster, variants, verdicts, profiles, started, seconds, audit }) {
   const L = [];
   L.push(
     `Run ${started} (${Math.round(seconds)} s), command: \`${cfg.command}\`, Roster at ${env.BENCH_APP ? `${env.BENCH_APP} (BENCH_APP)` : cfg.source}`,
@@ -473,13 +527,13 @@ function report({ machine, http, raw, roster, variants, verdicts, profiles, star
   L.push(`### Pool set-up variants (c=${TOP})`);
   L.push('');
   L.push(
-    '| store | pools | onboardings/s | p50 ms | p99 ms | errors | x HTTP ceiling | mean batch | mean commit ms | PG deadlocks | invariant | runs |',
+    '| store | pools | onboardings/s | p50 ms | p99 ms | errors | x HTTP ceiling | mean batch | mean commit ms | PG deadlocks | audit lag max s | audit caught up ms | invariant | runs |',
   );
-  L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
+  L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
   for (const v of variants) {
     const mid = v.point.mid;
     L.push(
-      `| ${v.kind} | ${v.label} | ${fmt.rate(v.point.rate)} | ${fmt.ms(v.point.p50)} | ${fmt.ms(v.point.p99)} | ${v.point.errors} | ${fmt.ratio(http[TOP] ? v.point.rate / http[TOP].rate : null)} | ${mid.groupCommit.meanBatch?.toFixed(1) ?? '-'} | ${fmt.ms(mid.groupCommit.meanCommitMs)} | ${v.kind === 'postgres' ? mid.groupCommit.deadlocks : '-'} | ${v.point.invariantOk ? 'ok' : 'VIOLATED'} | ${v.point.rates.map(fmt.rate).join(', ')} |`,
+      `| ${v.kind} | ${v.label} | ${fmt.rate(v.point.rate)} | ${fmt.ms(v.point.p50)} | ${fmt.ms(v.point.p99)} | ${v.point.errors} | ${fmt.ratio(http[TOP] ? v.point.rate / http[TOP].rate : null)} | ${mid.groupCommit.meanBatch?.toFixed(1) ?? '-'} | ${fmt.ms(mid.groupCommit.meanCommitMs)} | ${v.kind === 'postgres' ? mid.groupCommit.deadlocks : '-'} | ${mid.audit?.maxLagS ?? '-'} | ${mid.audit?.catchUpMs == null ? '-' : Math.round(mid.audit.catchUpMs)} | ${v.point.invariantOk ? 'ok' : 'VIOLATED'} | ${v.point.rates.map(fmt.rate).join(', ')} |`,
     );
   }
   L.push('');
@@ -537,7 +591,27 @@ function report({ machine, http, raw, roster, variants, verdicts, profiles, star
   for (const v of verdicts) L.push(`- ${v.met ? 'MET' : 'MISSED'}: ${v.text}`);
   L.push('');
   for (const p of profiles) L.push(profileMarkdown(p.summary, p.title));
+  if (audit?.markdown) L.push(`## Audit log proofs (bench/audit.js)\n\n${audit.markdown}`);
   return L.join('\n');
+}
+
+// ---- the audit log's proofs (part `audit`: bench/audit.js as a child process, progress on stderr)
+
+async function auditPart() {
+  log('audit log proofs (bench/audit.js)');
+  await waitQuiet();
+  const file = join(cfg.out, 'audit.json');
+  rmSync(file, { force: true });
+  const child = spawnSync(process.execPath, ['bench/audit.js', '--dist', join(cfg.app, 'dist')], {
+    cwd: ROOT,
+    stdio: ['ignore', 2, 2],
+    env: { ...env, BENCH_STORES: cfg.stores.join(','), BENCH_OUT: relative(ROOT, cfg.out) },
+  });
+  if (child.status !== 0) {
+    log(`  bench/audit.js exited with ${child.status ?? child.signal}: npm run bench will exit 1`);
+    process.exitCode = 1;
+  }
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
 }
 
 // ---- main
@@ -608,6 +682,14 @@ async function main() {
         setup: 'single',
         point: await rosterPoint(kind, TOP, 'single'),
       });
+      // The write path without the audit integrator (ROSTER_AUDIT_INTEGRATOR=off): what integrating costs.
+      log(`Roster ${kind} c=${TOP}, ${cfg.pools} site pools, audit integrator off`);
+      variants.push({
+        kind,
+        label: `${cfg.pools} site pools, audit integrator off`,
+        setup: 'spread',
+        point: await rosterPoint(kind, TOP, 'spread', { ROSTER_AUDIT_INTEGRATOR: 'off' }),
+      });
       if (roster[kind]?.[TOP]) {
         variants.push({
           kind,
@@ -669,8 +751,10 @@ async function main() {
     });
   }
 
+  const audit = has('audit') ? await auditPart() : undefined;
+
   const seconds = (performance.now() - t0) / 1000;
-  const md = report({ machine, http, raw, roster, variants, verdicts, profiles, started, seconds });
+  const md = report({ machine, http, raw, roster, variants, verdicts, profiles, started, seconds, audit });
   writeFileSync(join(cfg.out, 'results.md'), `${md}\n`);
   writeFileSync(
     join(cfg.out, 'results.json'),
@@ -686,6 +770,7 @@ async function main() {
         variants,
         verdicts,
         profiles,
+        audit,
       },
       null,
       2,
