@@ -686,7 +686,7 @@ describeEachStore('audit integrator', (kind) => {
     expect(sizes.get('platform')).toBe(12);
   });
 
-  it('while the log grows for 3 s with a 0.5 s interval, checkpoints are 0.5 to 1 s apart and the last covers everything', async () => {
+  it('while the log grows for 3 s with a 0.5 s interval, checkpoints are 0.5 to 1.5 s apart and the last covers everything', async () => {
     const db = await open();
     const keys = newKeys();
     const integrator = integratorOn(db, keys.signer, { intervalMs: 500 });
@@ -712,12 +712,14 @@ describeEachStore('audit integrator', (kind) => {
       .execute();
     const times = checkpoints.map((c) => Date.parse(c.at));
     const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
-    // 3 s at one every 0.5-1 s, plus the first and the forced last one.
-    expect(checkpoints.length).toBeGreaterThanOrEqual(4);
+    // A gap is the interval, plus up to one poll (200 ms) and one round, plus the event-loop delay of a loaded
+    // 2-core CI machine: 1.5 s bounds it (the contract is at most 10 s). 3 s at one every 0.5-1.5 s, plus the
+    // first and the forced last one.
+    expect(checkpoints.length).toBeGreaterThanOrEqual(3);
     expect(checkpoints.length).toBeLessThanOrEqual(8);
-    expect(Date.parse(checkpoints[0]?.at ?? '') - began).toBeLessThan(1000);
+    expect(Date.parse(checkpoints[0]?.at ?? '') - began).toBeLessThan(1500);
     for (const [i, gap] of gaps.entries()) {
-      expect(gap, `gap ${i} of ${JSON.stringify(gaps)}`).toBeLessThanOrEqual(1000);
+      expect(gap, `gap ${i} of ${JSON.stringify(gaps)}`).toBeLessThanOrEqual(1500);
       // Not more often than the interval, but for the last one, forced by catchUp.
       if (i < gaps.length - 1) expect(gap, `gap ${i} of ${JSON.stringify(gaps)}`).toBeGreaterThanOrEqual(500);
     }
