@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { accessRoutes } from './access/routes.js';
 import { TokenService } from './access/service.js';
 import { Integrator } from './audit/integrator.js';
+import { IntegratorThread } from './audit/integrator-thread.js';
 import { AuditProofs } from './audit/proofs.js';
 import { auditRoutes } from './audit/routes.js';
 import { AuditLog } from './audit/service.js';
@@ -193,7 +194,22 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     licenseRoutes(http, services);
     lifecycleRoutes(http, services);
     await http.ready();
-    if (config.auditIntegrator) integrator.start();
+    // The loop runs in a worker thread with its own connection, unless the store cannot be shared that way
+    // (SQLite in memory) or a test drives time with its own clock.
+    const thread =
+      config.auditIntegrator && !config.databaseUrl.startsWith('sqlite::memory:') && !options.clock
+        ? new IntegratorThread({
+            databaseUrl: config.databaseUrl,
+            signerKey: logKeys.signerKey,
+            logName: config.auditLogName,
+            checkpointIntervalMs: config.auditCheckpointInterval,
+            pollMs: 200,
+            metrics,
+            logger,
+          })
+        : undefined;
+    if (thread) thread.start();
+    else if (config.auditIntegrator) integrator.start();
     // Expired idempotency keys are purged hourly (they are kept 25 h, the contract promises 24 h).
     const purge = setInterval(() => {
       services.lifecycle
@@ -215,6 +231,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           await http.close();
           await services.committer.close();
           await integrator.stop();
+          await thread?.stop();
           await services.tokens.flush();
           services.keys.clear({ now: true });
           if (!options.db) await db.close();

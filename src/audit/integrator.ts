@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../platform/clock.js';
-import type { Db, Tx } from '../platform/db/index.js';
+import type { Db, Queryable, Tx } from '../platform/db/index.js';
 import { transact } from '../platform/db/tx.js';
 import { RosterError } from '../platform/errors.js';
 import type { Metrics } from '../platform/metrics.js';
@@ -36,6 +36,8 @@ export interface IntegratorOptions {
   readonly batchSize?: number;
   readonly logger?: Logger;
   readonly metrics?: Metrics;
+  /** Called after each round that integrated or signed something (the worker thread reports it). */
+  readonly onRound?: (r: RoundResult, seconds: number) => void;
 }
 
 export interface RoundResult {
@@ -43,7 +45,19 @@ export interface RoundResult {
   readonly locked: boolean;
   readonly integrated: number;
   readonly signed: number;
+  /** Another integrator moved a tree between planning and writing: nothing was written, go again. */
+  readonly retry?: boolean;
 }
+
+interface TreePlan {
+  readonly head: { tree: string; tenantId: string | null; size: number; rootHash: Uint8Array; at: string };
+  readonly existed: boolean;
+  readonly fromSize: number;
+  readonly nodes: { level: number; index: number; hash: Uint8Array }[];
+  readonly positions: { seq: number; leafIndex: number }[];
+}
+
+class StalePlan extends Error {}
 
 /** The origin line of a tree's checkpoints. */
 export function originOf(logName: string, tenantId: string | null): string {
@@ -69,66 +83,100 @@ export class Integrator {
     this.#batch = options.batchSize ?? 5000;
   }
 
-  /** One round: integrates up to a batch of pending entries and signs the checkpoints that are due. */
+  /**
+   * One round: integrates up to a batch of pending entries and signs the checkpoints that are due. The
+   * hashing is done before the transaction, from what is committed; the transaction (under the integrator
+   * lock) then only checks that the tree heads are still those the plan grew from, and writes. A plan made
+   * stale by another integrator is dropped whole (`retry`), never half-written.
+   */
   async round(forceCheckpointFor: readonly string[] = []): Promise<RoundResult> {
     const { db, clock } = this.#o;
-    return transact(db, async (tx) => {
-      const now = clock.now();
-      if (!(await tryLockIntegrator(db, tx, now.toISOString())))
-        return { locked: false, integrated: 0, signed: 0 };
-      const started = performance.now();
-      const rows = await pendingEntries(tx, this.#batch);
-      const oldest = rows[0];
-      this.#o.metrics?.auditLag.set(oldest ? Math.max(0, (now.getTime() - Date.parse(oldest.at)) / 1000) : 0);
-      const byTree = new Map<string, PendingRow[]>();
-      for (const r of rows) {
-        const tree = treeOf(r.tenant_id);
-        const list = byTree.get(tree);
-        if (list) list.push(r);
-        else byTree.set(tree, [r]);
-      }
-      for (const [tree, list] of byTree) await this.#append(tx, tree, list, now.toISOString());
-
-      const due = new Map<string, TreeHead>();
-      const signedBefore = new Date(now.getTime() - this.#o.checkpointIntervalMs).toISOString();
-      for (const t of await treesDueForCheckpoint(tx, signedBefore)) due.set(t.tree, t);
-      for (const tree of forceCheckpointFor) {
-        const head = await getTree(tx, tree);
-        if (head && head.size > head.checkpointSize) due.set(tree, head);
-      }
-      for (const head of due.values()) await this.#sign(tx, head, now.toISOString());
-      if (rows.length > 0 || due.size > 0) {
-        this.#o.metrics?.auditIntegrated.inc(rows.length);
-        this.#o.metrics?.auditCheckpoints.inc(due.size);
-        this.#o.metrics?.auditRound.observe((performance.now() - started) / 1000);
-      }
-      return { locked: true, integrated: rows.length, signed: due.size };
-    });
-  }
-
-  async #append(tx: Tx, tree: string, rows: PendingRow[], at: string) {
-    const head = await getTree(tx, tree);
-    const size = head?.size ?? 0;
-    const frontier = Frontier.fromNodes(size, await this.#frontierNodes(tx, tree, size));
-    const nodes = [];
-    const positions = [];
-    for (const r of rows) {
-      const index = frontier.size;
-      nodes.push(...frontier.append(leafHash(leafBytes(leafOf(r, index)))));
-      positions.push({ seq: r.seq, leafIndex: index });
+    const now = clock.now();
+    const started = performance.now();
+    const rows = await pendingEntries(db.kysely, this.#batch);
+    const oldest = rows[0];
+    this.#o.metrics?.auditLag.set(oldest ? Math.max(0, (now.getTime() - Date.parse(oldest.at)) / 1000) : 0);
+    const plans = await this.#plan(rows, now.toISOString());
+    try {
+      return await transact(db, async (tx) => {
+        if (!(await tryLockIntegrator(db, tx, now.toISOString())))
+          return { locked: false, integrated: 0, signed: 0 };
+        for (const plan of plans) await this.#write(tx, plan);
+        const due = new Map<string, TreeHead>();
+        const signedBefore = new Date(now.getTime() - this.#o.checkpointIntervalMs).toISOString();
+        for (const t of await treesDueForCheckpoint(tx, signedBefore)) due.set(t.tree, t);
+        for (const tree of forceCheckpointFor) {
+          const head = await getTree(tx, tree);
+          if (head && head.size > head.checkpointSize) due.set(tree, head);
+        }
+        for (const head of due.values()) await this.#sign(tx, head, now.toISOString());
+        if (rows.length > 0 || due.size > 0) {
+          const seconds = (performance.now() - started) / 1000;
+          this.#o.metrics?.auditIntegrated.inc(rows.length);
+          this.#o.metrics?.auditCheckpoints.inc(due.size);
+          this.#o.metrics?.auditRound.observe(seconds);
+          this.#o.onRound?.({ locked: true, integrated: rows.length, signed: due.size }, seconds);
+        }
+        return { locked: true, integrated: rows.length, signed: due.size };
+      });
+    } catch (err) {
+      if (err instanceof StalePlan) return { locked: true, integrated: 0, signed: 0, retry: true };
+      throw err;
     }
-    await assignLeafIndexes(this.#o.db, tx, positions);
-    await insertNodes(tx, tree, nodes);
-    await saveTree(
-      tx,
-      { tree, tenantId: rows[0]?.tenant_id ?? null, size: frontier.size, rootHash: frontier.root(), at },
-      head !== undefined,
-    );
   }
 
-  async #frontierNodes(tx: Tx, tree: string, size: number) {
+  /** Leaf positions, hashes and new tree heads for `rows`, from the committed tree heads (no lock held). */
+  async #plan(rows: PendingRow[], at: string): Promise<TreePlan[]> {
+    const byTree = new Map<string, PendingRow[]>();
+    for (const r of rows) {
+      const tree = treeOf(r.tenant_id);
+      const list = byTree.get(tree);
+      if (list) list.push(r);
+      else byTree.set(tree, [r]);
+    }
+    const q = this.#o.db.kysely;
+    const plans: TreePlan[] = [];
+    for (const [tree, list] of byTree) {
+      const head = await getTree(q, tree);
+      const fromSize = head?.size ?? 0;
+      const frontier = Frontier.fromNodes(fromSize, await this.#frontierNodes(q, tree, fromSize));
+      const nodes = [];
+      const positions = [];
+      for (const r of list) {
+        const index = frontier.size;
+        nodes.push(...frontier.append(leafHash(leafBytes(leafOf(r, index)))));
+        positions.push({ seq: r.seq, leafIndex: index });
+      }
+      plans.push({
+        head: {
+          tree,
+          tenantId: list[0]?.tenant_id ?? null,
+          size: frontier.size,
+          rootHash: frontier.root(),
+          at,
+        },
+        existed: head !== undefined,
+        fromSize,
+        nodes,
+        positions,
+      });
+    }
+    return plans;
+  }
+
+  /** Writes a plan inside the locked transaction. @throws StalePlan when the tree moved since planning. */
+  async #write(tx: Tx, plan: TreePlan): Promise<void> {
+    const head = await getTree(tx, plan.head.tree);
+    if ((head?.size ?? 0) !== plan.fromSize) throw new StalePlan();
+    const assigned = await assignLeafIndexes(this.#o.db, tx, plan.positions);
+    if (assigned !== plan.positions.length) throw new StalePlan();
+    await insertNodes(tx, plan.head.tree, plan.nodes);
+    await saveTree(tx, plan.head, plan.existed);
+  }
+
+  async #frontierNodes(q: Queryable, tree: string, size: number) {
     const refs = frontierRefs(size);
-    const stored = await fetchNodes(tx, tree, refs, this.#o.db.dialect);
+    const stored = await fetchNodes(q, tree, refs, this.#o.db.dialect);
     for (const ref of refs) {
       if (!stored.has(nodeKey(ref)))
         throw new Error(`audit tree ${tree}: stored node ${nodeKey(ref)} is missing`);
@@ -171,7 +219,7 @@ export class Integrator {
           throw err;
         r = { locked: false, integrated: 0, signed: 0 };
       }
-      if (r.locked && r.integrated < this.#batch) break;
+      if (r.locked && !r.retry && r.integrated < this.#batch) break;
       if (Date.now() > deadline) throw new Error('the audit integrator did not catch up in time');
       if (!r.locked) await new Promise((res) => setTimeout(res, 50));
     }
@@ -186,7 +234,7 @@ export class Integrator {
         let full = true;
         while (full && !this.#stopped) {
           const r = await this.round();
-          full = r.locked && r.integrated >= this.#batch;
+          full = r.locked && (r.retry === true || r.integrated >= this.#batch);
         }
       })()
         .catch((err: unknown) => this.#o.logger?.warn({ err }, 'audit integration round failed'))

@@ -41,6 +41,8 @@ export class AuditProofs {
   readonly #dialect: Dialect;
   /** Perfect-subtree hashes never change once stored: high nodes are cached by `tree level/index`. */
   readonly #cache = new Map<string, Uint8Array>();
+  /** The largest integrated size seen per tree. */
+  readonly #sizes = new Map<string, number>();
 
   constructor(db: Db) {
     this.#db = db.kysely;
@@ -97,7 +99,13 @@ export class AuditProofs {
   }
 
   async #withinTree(tree: string, size: number): Promise<void> {
+    // A tree only grows: a size within one seen before needs no read.
+    if (size <= (this.#sizes.get(tree) ?? 0)) return;
     const head = await getTree(this.#db, tree);
+    if (head) {
+      if (this.#sizes.size >= CACHE_SIZE) this.#sizes.clear();
+      this.#sizes.set(tree, head.size);
+    }
     if (size > (head?.size ?? 0)) {
       throw new RosterError('audit.out_of_range', {
         detail: `the tree holds ${head?.size ?? 0} integrated entries`,

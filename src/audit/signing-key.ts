@@ -8,6 +8,8 @@ import { recordSigningKey, signingKeys } from './tree-store.js';
 /** The log's signing key, and every verifier key the log has ever been signed with. */
 export interface LogKeys {
   readonly signer: NoteSigner;
+  /** The signer key as the file holds it (for the integrator thread; never logged). */
+  readonly signerKey: string;
   /** Verifier keys recorded in the store, current one last. */
   readonly verifiers: readonly NoteVerifier[];
   /** The verifier key of `signer`, in the signed-note text form `roster audit verify` reads. */
@@ -76,5 +78,10 @@ export async function loadLogKeys(db: Db, path: string, name: string, clock: Clo
     });
   }
   const all = mine ? known : [...known, { keyHash: hash, verifierKey: publicKey }];
-  return { signer, publicKey, verifiers: all.map((k) => NoteVerifier.fromVerifierKey(k.verifierKey)) };
+  return {
+    signer,
+    signerKey: text.trim(),
+    publicKey,
+    verifiers: all.map((k) => NoteVerifier.fromVerifierKey(k.verifierKey)),
+  };
 }

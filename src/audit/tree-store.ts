@@ -72,24 +72,26 @@ export async function pendingEntries(q: Queryable, limit: number): Promise<Pendi
     .execute();
 }
 
-/** Sets each entry's leaf index (once: only where it is still null). */
+/** Sets each entry's leaf index, only where it is still null; returns how many rows it set. */
 export async function assignLeafIndexes(
   db: Db,
   q: Queryable,
   rows: readonly { seq: number; leafIndex: number }[],
-): Promise<void> {
+): Promise<number> {
+  let set = 0;
   for (const part of chunks(rows)) {
     const values = sql.join(part.map((r) => sql`(${r.seq}, ${r.leafIndex})`));
-    if (db.dialect === 'postgres') {
-      await sql`update audit_entries as e set leaf_index = v.li::bigint
-        from (values ${values}) as v(seq, li)
-        where e.seq = v.seq::bigint and e.leaf_index is null`.execute(q);
-    } else {
-      await sql`update audit_entries set leaf_index = v.column2
-        from (values ${values}) as v
-        where audit_entries.seq = v.column1 and audit_entries.leaf_index is null`.execute(q);
-    }
+    const result =
+      db.dialect === 'postgres'
+        ? await sql`update audit_entries as e set leaf_index = v.li::bigint
+            from (values ${values}) as v(seq, li)
+            where e.seq = v.seq::bigint and e.leaf_index is null`.execute(q)
+        : await sql`update audit_entries set leaf_index = v.column2
+            from (values ${values}) as v
+            where audit_entries.seq = v.column1 and audit_entries.leaf_index is null`.execute(q);
+    set += Number(result.numAffectedRows ?? 0n);
   }
+  return set;
 }
 
 export async function insertNodes(

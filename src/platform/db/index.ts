@@ -51,7 +51,11 @@ function openSqlite(path: string): Db {
   const statements = new Map<string, SQLite.Statement>();
   const cached = {
     close: () => database.close(),
-    prepare(sql: string): SQLite.Statement {
+    prepare(text: string): SQLite.Statement {
+      // Every transaction takes the write lock when it begins: a deferred one that read first would fail at
+      // once (SQLITE_BUSY, no waiting) when another connection (the audit integrator's thread, a CLI
+      // process) committed in between; an immediate one waits its turn under busy_timeout instead.
+      const sql = text === 'begin' ? 'begin immediate' : text;
       let stmt = statements.get(sql);
       if (!stmt) {
         stmt = database.prepare(sql);
