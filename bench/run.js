@@ -161,18 +161,21 @@ function onboardingMaker(token, tag) {
   };
 }
 
+/** Unmeasured load before a point; returns the request index to go on from. */
+async function warmUp(base, connections, makeRequest) {
+  if (cfg.warmup <= 0) return 0;
+  const w = await drive({
+    url: base,
+    path: '/api/v1/onboardings',
+    connections,
+    duration: cfg.warmup,
+    makeRequest,
+  });
+  return w.nextIndex;
+}
+
 async function measure(base, pids, connections, makeRequest) {
-  let index = 0;
-  if (cfg.warmup > 0) {
-    const w = await drive({
-      url: base,
-      path: '/api/v1/onboardings',
-      connections,
-      duration: cfg.warmup,
-      makeRequest,
-    });
-    index = w.nextIndex;
-  }
+  const index = await warmUp(base, connections, makeRequest);
   const cpu = new CpuMeter(pids);
   const r = await drive({
     url: base,
@@ -354,17 +357,7 @@ async function rosterRun(kind, connections, setup, profileDir, extraEnv = {}) {
     try {
       const token = await setUpTenant(base, setup);
       const makeRequest = onboardingMaker(token, randomBytes(3).toString('hex'));
-      let index = 0;
-      if (cfg.warmup > 0) {
-        const w = await drive({
-          url: base,
-          path: '/api/v1/onboardings',
-          connections,
-          duration: cfg.warmup,
-          makeRequest,
-        });
-        index = w.nextIndex;
-      }
+      const index = await warmUp(base, connections, makeRequest);
       const before = await groupCommitMetrics(base);
       const deadlocksBefore = kind === 'postgres' ? await pgDeadlocks() : 0;
       const sampler = kind === 'postgres' ? samplePgBackends(store.schema) : undefined;

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { accessRoutes } from './access/routes.js';
 import { TokenService } from './access/service.js';
-import { Integrator } from './audit/integrator.js';
+import { Integrator, metricEvents } from './audit/integrator.js';
 import { IntegratorThread } from './audit/integrator-thread.js';
 import { AuditProofs } from './audit/proofs.js';
 import { auditRoutes } from './audit/routes.js';
@@ -112,8 +112,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       signer: logKeys.signer,
       logName: config.auditLogName,
       checkpointIntervalMs: config.auditCheckpointInterval,
-      logger,
-      metrics,
+      events: metricEvents(metrics, logger),
     });
     const http = await createHttpServer({
       logger,

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Metrics } from '../platform/metrics.js';
+import { type IntegratorEvents, metricEvents } from './integrator.js';
 import type { IntegratorWorkerData, WorkerMessage } from './integrator-worker.js';
 
 /**
@@ -13,16 +14,16 @@ import type { IntegratorWorkerData, WorkerMessage } from './integrator-worker.js
  */
 export class IntegratorThread {
   readonly #data: IntegratorWorkerData;
-  readonly #metrics: Metrics | undefined;
+  readonly #events: IntegratorEvents;
   readonly #logger: Logger | undefined;
   #worker: Worker | undefined;
   #stopping = false;
   #restart: NodeJS.Timeout | undefined;
 
-  constructor(o: IntegratorWorkerData & { metrics?: Metrics; logger?: Logger }) {
+  constructor(o: IntegratorWorkerData & { metrics: Metrics; logger?: Logger }) {
     const { metrics, logger, ...data } = o;
     this.#data = data;
-    this.#metrics = metrics;
+    this.#events = metricEvents(metrics, logger);
     this.#logger = logger;
   }
 
@@ -42,14 +43,9 @@ export class IntegratorThread {
   }
 
   #onMessage(m: WorkerMessage): void {
-    if (m.type === 'error') this.#logger?.warn({ reason: m.message }, 'audit integration round failed');
-    if (m.type !== 'metric') return;
-    if (m.name === 'lag') this.#metrics?.auditLag.set(m.value);
-    else {
-      this.#metrics?.auditIntegrated.inc(m.integrated);
-      this.#metrics?.auditCheckpoints.inc(m.signed);
-      this.#metrics?.auditRound.observe(m.seconds);
-    }
+    if (m.type === 'error') this.#events.failed(new Error(m.message));
+    else if (m.type === 'metric' && m.name === 'lag') this.#events.lag(m.value);
+    else if (m.type === 'metric') this.#events.round(m.integrated, m.signed, m.seconds);
   }
 
   /** Lets the round in progress finish, then ends the thread (terminated after 10 s). */

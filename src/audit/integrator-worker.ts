@@ -34,18 +34,12 @@ if (port) {
     signer: NoteSigner.fromSignerKey(data.signerKey),
     logName: data.logName,
     checkpointIntervalMs: data.checkpointIntervalMs,
-    logger: {
-      warn: (obj: { err?: unknown }) =>
-        send({ type: 'error', message: obj.err instanceof Error ? obj.err.message : String(obj.err) }),
-    } as never,
-    metrics: {
-      auditLag: { set: (value: number) => send({ type: 'metric', name: 'lag', value }) },
-      auditIntegrated: { inc: () => {} },
-      auditCheckpoints: { inc: () => {} },
-      auditRound: { observe: () => {} },
-    } as never,
-    onRound: (r, seconds) =>
-      send({ type: 'metric', name: 'round', integrated: r.integrated, signed: r.signed, seconds }),
+    events: {
+      lag: (value) => send({ type: 'metric', name: 'lag', value }),
+      round: (integrated, signed, seconds) =>
+        send({ type: 'metric', name: 'round', integrated, signed, seconds }),
+      failed: (err) => send({ type: 'error', message: err instanceof Error ? err.message : String(err) }),
+    },
   });
   integrator.start(data.pollMs);
   port.on('message', (m: unknown) => {

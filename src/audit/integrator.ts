@@ -34,10 +34,30 @@ export interface IntegratorOptions {
   readonly checkpointIntervalMs: number;
   /** Entries integrated per transaction. */
   readonly batchSize?: number;
-  readonly logger?: Logger;
-  readonly metrics?: Metrics;
-  /** Called after each round that integrated or signed something (the worker thread reports it). */
-  readonly onRound?: (r: RoundResult, seconds: number) => void;
+  /** What rounds report: metrics on the main thread, messages from the worker thread. */
+  readonly events?: IntegratorEvents;
+}
+
+export interface IntegratorEvents {
+  /** Age of the oldest pending entry when a round starts (0: none pending). */
+  lag(seconds: number): void;
+  /** A round that integrated or signed something. */
+  round(integrated: number, signed: number, seconds: number): void;
+  /** A round of the background loop failed (the next one tries again). */
+  failed(err: unknown): void;
+}
+
+/** Events as metrics and log lines: what a node reports, whichever thread integrates. */
+export function metricEvents(metrics: Metrics, logger?: Logger): IntegratorEvents {
+  return {
+    lag: (seconds) => metrics.auditLag.set(seconds),
+    round(integrated, signed, seconds) {
+      metrics.auditIntegrated.inc(integrated);
+      metrics.auditCheckpoints.inc(signed);
+      metrics.auditRound.observe(seconds);
+    },
+    failed: (err) => logger?.warn({ err }, 'audit integration round failed'),
+  };
 }
 
 export interface RoundResult {
@@ -95,7 +115,7 @@ export class Integrator {
     const started = performance.now();
     const rows = await pendingEntries(db.kysely, this.#batch);
     const oldest = rows[0];
-    this.#o.metrics?.auditLag.set(oldest ? Math.max(0, (now.getTime() - Date.parse(oldest.at)) / 1000) : 0);
+    this.#o.events?.lag(oldest ? Math.max(0, (now.getTime() - Date.parse(oldest.at)) / 1000) : 0);
     const plans = await this.#plan(rows, now.toISOString());
     try {
       return await transact(db, async (tx) => {
@@ -110,13 +130,8 @@ export class Integrator {
           if (head && head.size > head.checkpointSize) due.set(tree, head);
         }
         for (const head of due.values()) await this.#sign(tx, head, now.toISOString());
-        if (rows.length > 0 || due.size > 0) {
-          const seconds = (performance.now() - started) / 1000;
-          this.#o.metrics?.auditIntegrated.inc(rows.length);
-          this.#o.metrics?.auditCheckpoints.inc(due.size);
-          this.#o.metrics?.auditRound.observe(seconds);
-          this.#o.onRound?.({ locked: true, integrated: rows.length, signed: due.size }, seconds);
-        }
+        if (rows.length > 0 || due.size > 0)
+          this.#o.events?.round(rows.length, due.size, (performance.now() - started) / 1000);
         return { locked: true, integrated: rows.length, signed: due.size };
       });
     } catch (err) {
@@ -237,7 +252,7 @@ export class Integrator {
           full = r.locked && (r.retry === true || r.integrated >= this.#batch);
         }
       })()
-        .catch((err: unknown) => this.#o.logger?.warn({ err }, 'audit integration round failed'))
+        .catch((err: unknown) => this.#o.events?.failed(err))
         .finally(() => {
           this.#running = undefined;
           if (!this.#stopped) {

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll } from 'vitest';
 import { type App, buildApp } from '../../src/main.js';
+import type { Clock } from '../../src/platform/clock.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { createLogger } from '../../src/platform/logging.js';
 import { createTestStore, type StoreKind, type TestStore } from './stores.js';
@@ -80,8 +81,15 @@ export function clientFor(app: App, token: string | undefined): Client {
 
 let seq = 0;
 
-/** Builds a full Roster app on a fresh store of `kind` for one test file (closed and dropped after it). */
-export function useTestApp(kind: StoreKind, env: Record<string, string> = {}): () => TestApp {
+/**
+ * Builds a full Roster app on a fresh store of `kind` for one test file (closed and dropped after it), on
+ * `options.clock` when a test moves time.
+ */
+export function useTestApp(
+  kind: StoreKind,
+  env: Record<string, string> = {},
+  options: { clock?: Clock } = {},
+): () => TestApp {
   let t: TestApp | undefined;
   let store: TestStore | undefined;
   beforeAll(async () => {
@@ -96,7 +104,10 @@ export function useTestApp(kind: StoreKind, env: Record<string, string> = {}): (
       ROSTER_RATE_LIMIT_GLOBAL: '0',
       ...env,
     });
-    const app = await buildApp(config, { logger: createLogger('silent') });
+    const app = await buildApp(config, {
+      logger: createLogger('silent'),
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
     const admin = clientFor(app, ADMIN_TOKEN);
     t = {
       app,

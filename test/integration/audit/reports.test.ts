@@ -14,21 +14,11 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NoteVerifier, openNote, parseCheckpoint } from '../../../src/audit/note.js';
-import { type App, buildApp } from '../../../src/main.js';
 import type { Clock } from '../../../src/platform/clock.js';
-import { loadConfig } from '../../../src/platform/config.js';
 import type { Db } from '../../../src/platform/db/index.js';
-import { createLogger } from '../../../src/platform/logging.js';
-import { ADMIN_TOKEN, type Answer, type Client, clientFor, type TestApp } from '../../support/app.js';
+import { type Answer, type Client, type TestApp, useTestApp } from '../../support/app.js';
 import { pdfPageCount, pdfText, popplerInstalled, requirePoppler } from '../../support/pdf.js';
-import {
-  createTestStore,
-  describeEachStore,
-  IN_CI,
-  openTestDb,
-  type StoreKind,
-  type TestStore,
-} from '../../support/stores.js';
+import { describeEachStore, IN_CI, openTestDb } from '../../support/stores.js';
 import { assertBuilt, killAllRoster, runRoster } from '../cli/process.js';
 import { sharedEnv, useScratch } from './fixtures.js';
 
@@ -70,51 +60,6 @@ class ShiftingClock implements Clock {
   advance(ms: number): void {
     this.#offset += ms;
   }
-}
-
-/** useTestApp (test/support/app.ts) with the app on `clock`. */
-function useClockedApp(kind: StoreKind, clock: Clock): () => TestApp {
-  let t: TestApp | undefined;
-  let store: TestStore | undefined;
-  let seq = 0;
-  beforeAll(async () => {
-    store = createTestStore(kind);
-    const config = loadConfig({
-      ROSTER_DATABASE_URL: store.url,
-      ROSTER_KEY_FILE: join(store.dir, 'roster.key'),
-      ROSTER_ADMIN_TOKEN: ADMIN_TOKEN,
-      ROSTER_LOG_LEVEL: 'silent',
-      ROSTER_RATE_LIMIT_TENANT: '0',
-      ROSTER_RATE_LIMIT_GLOBAL: '0',
-    });
-    const app: App = await buildApp(config, { logger: createLogger('silent'), clock });
-    const admin = clientFor(app, ADMIN_TOKEN);
-    t = {
-      app,
-      store,
-      admin,
-      client: (token) => clientFor(app, token),
-      async newTenant(name) {
-        const tenant = await admin.post('/api/v1/tenants', { name: name ?? `report-tenant-${++seq}` });
-        must(tenant, 201, 'tenant');
-        const tok = await admin.post('/api/v1/tokens', {
-          tenantId: tenant.body.id,
-          name: 'test',
-          roles: ['tenant-admin'],
-        });
-        must(tok, 201, 'tenant token');
-        return { tenantId: tenant.body.id, token: tok.body.token, api: clientFor(app, tok.body.token) };
-      },
-    };
-  });
-  afterAll(async () => {
-    await t?.app.close();
-    await store?.drop();
-  });
-  return () => {
-    if (!t) throw new Error('test app not started');
-    return t;
-  };
 }
 
 function must(res: Answer, status: number, what: string): Answer {
@@ -882,7 +827,7 @@ async function drive(t: TestApp, clock: ShiftingClock, db: Db): Promise<Scenario
 
 describeEachStore('compliance reports', (kind) => {
   const clock = new ShiftingClock();
-  const t = useClockedApp(kind, clock);
+  const t = useTestApp(kind, {}, { clock });
   const scratch = useScratch();
   let db: Db | undefined;
   let s: Scenario;
