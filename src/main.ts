@@ -9,7 +9,10 @@ import { AuditProofs } from './audit/proofs.js';
 import { auditRoutes } from './audit/routes.js';
 import { AuditLog } from './audit/service.js';
 import { loadLogKeys } from './audit/signing-key.js';
-import { loadLocalKeyFile } from './crypto/local-kek.js';
+import type { KeyProvider } from './crypto/local-kek.js';
+import { openKeyProvider } from './crypto/providers.js';
+import { KeyRotation } from './crypto/rotation.js';
+import { keyRoutes } from './crypto/routes.js';
 import { Keyring } from './crypto/service.js';
 import { identityRoutes } from './identity/routes.js';
 import { GroupService, TenantService, UserService } from './identity/service.js';
@@ -37,6 +40,7 @@ export const API_VERSION = '0.1.0';
 
 export interface Services {
   readonly keys: Keyring;
+  readonly rotation: KeyRotation;
   readonly audit: AuditLog;
   readonly tenants: TenantService;
   readonly users: UserService;
@@ -66,17 +70,31 @@ export interface BuildOptions {
   readonly logger?: Logger;
   /** Use an already-open store (tests) instead of opening `config.databaseUrl`. */
   readonly db?: Db;
+  /** Use this key provider (tests) instead of the one the configuration names. */
+  readonly keyProvider?: KeyProvider;
+  /** Tenant-key cache bounds (tests of expiry and provider outages). */
+  readonly keyCache?: { readonly ttlMs?: number; readonly versionCheckMs?: number };
 }
 
 /** Wires services over an open store (the part the CLI shares with the server). */
-export function buildServices(
+export async function buildServices(
   config: Config,
   db: Db,
   clock: Clock = systemClock,
   metrics: Metrics = new Metrics({ defaultMetrics: false }),
-): { services: Services; keyFileCreated: boolean } {
-  const { provider, created } = loadLocalKeyFile(config.keyFile);
-  const keys = new Keyring({ provider, clock });
+  options: Pick<BuildOptions, 'keyProvider' | 'keyCache' | 'logger'> = {},
+): Promise<{ services: Services; keyFileCreated: boolean }> {
+  const { provider, created } = options.keyProvider
+    ? { provider: options.keyProvider, created: false }
+    : await openKeyProvider(config);
+  const keys = new Keyring({
+    provider,
+    clock,
+    ...(options.keyCache?.ttlMs !== undefined ? { cacheTtlMs: options.keyCache.ttlMs } : {}),
+    ...(options.keyCache?.versionCheckMs !== undefined
+      ? { versionCheckMs: options.keyCache.versionCheckMs }
+      : {}),
+  });
   const audit = new AuditLog({ clock });
   const deps = { db, clock, audit, keys };
   const tenants = new TenantService(deps);
@@ -87,8 +105,30 @@ export function buildServices(
   users.onChange((tx, ctx, before, after) => licenses.onUserChanged(tx, ctx, before, after));
   const committer = new GroupCommitter(db, { onBatch: (stats) => metrics.recordBatch(stats) });
   const lifecycle = new LifecycleService({ db, clock, audit, keys, users, licenses, committer, metrics });
+  const rotation = new KeyRotation({
+    db,
+    clock,
+    audit,
+    keys,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  users.onErase((tx, ctx, userId) => lifecycle.eraseAnswersOf(tx, ctx, userId));
+  rotation.registerHolder(users.keyHolder());
+  rotation.registerHolder(lifecycle.keyHolder());
   return {
-    services: { keys, audit, tenants, users, groups, tokens, licenses, lifecycle, committer, metrics },
+    services: {
+      keys,
+      rotation,
+      audit,
+      tenants,
+      users,
+      groups,
+      tokens,
+      licenses,
+      lifecycle,
+      committer,
+      metrics,
+    },
     keyFileCreated: created,
   };
 }
@@ -104,7 +144,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await migrateToLatest(db);
     const metrics = new Metrics();
     const clock = options.clock ?? systemClock;
-    const { services, keyFileCreated } = buildServices(config, db, clock, metrics);
+    const { services, keyFileCreated } = await buildServices(config, db, clock, metrics, {
+      logger,
+      ...(options.keyProvider ? { keyProvider: options.keyProvider } : {}),
+      ...(options.keyCache ? { keyCache: options.keyCache } : {}),
+    });
     const logKeys = await loadLogKeys(db, config.auditKeyFile, config.auditLogName, clock);
     const integrator = new Integrator({
       db,
@@ -192,6 +236,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     licenseRoutes(http, services);
     lifecycleRoutes(http, services);
+    keyRoutes(http, services.rotation);
     await http.ready();
     // The loop runs in a worker thread with its own connection, unless the store cannot be shared that way
     // (SQLite in memory) or a test drives time with its own clock.
@@ -216,6 +261,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         .catch((err: unknown) => logger.warn({ err }, 'idempotency purge failed'));
     }, 60 * 60_000);
     purge.unref();
+    // Key jobs left unfinished (a node stopped mid-rotation, or old answers still draining) are taken up.
+    const resumeKeys = () => {
+      services.rotation.resume().catch((err: unknown) => logger.warn({ err }, 'resuming key jobs failed'));
+    };
+    const keyJobs = setInterval(resumeKeys, 30_000);
+    keyJobs.unref();
+    resumeKeys();
     let closed: Promise<void> | undefined;
     return {
       http,
@@ -227,12 +279,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       close() {
         closed ??= (async () => {
           clearInterval(purge);
+          clearInterval(keyJobs);
+          services.rotation.stop();
           await http.close();
+          await services.rotation.settle();
           await services.committer.close();
           await integrator.stop();
           await thread?.stop();
           await services.tokens.flush();
           services.keys.clear({ now: true });
+          if (!options.keyProvider) await services.keys.provider.close();
           if (!options.db) await db.close();
         })();
         return closed;

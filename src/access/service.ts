@@ -6,7 +6,7 @@ import type { Db } from '../platform/db/index.js';
 import { transact } from '../platform/db/tx.js';
 import { RosterError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
-import { decodeCursor, type Page, pageOf } from '../platform/paging.js';
+import { type Page, pageById } from '../platform/paging.js';
 import { type ApiToken, hashToken, isUsable, newTokenSecret, sameSecret } from './model.js';
 import {
   countPlatformTokens,
@@ -120,16 +120,7 @@ export class TokenService {
     filter: { tenantId?: string | null },
     page: { cursor?: string; limit: number },
   ): Promise<Page<ApiToken>> {
-    const rows = await listTokens(this.#db.kysely, filter, {
-      afterId: decodeCursor(page.cursor),
-      limit: page.limit + 1,
-    });
-    return pageOf(
-      rows,
-      page.limit,
-      (t) => t.id,
-      (t) => t,
-    );
+    return pageById(page, (range) => listTokens(this.#db.kysely, filter, range));
   }
 
   /** Revokes a token at once; revoking a revoked token changes nothing. @throws tokens.not_found */

@@ -18,11 +18,12 @@ import { renderCsv, renderPdf } from '../audit/report-render.js';
 import { loadLogKeys } from '../audit/signing-key.js';
 import { getTree, listTrees } from '../audit/tree-store.js';
 import { exportLines, VerifyFailure, verifyExport } from '../audit/verify.js';
-import { buildServices } from '../main.js';
+import { findTenant } from '../identity/service.js';
 import { systemClock } from '../platform/clock.js';
 import type { Config } from '../platform/config.js';
 import { type Db, openDatabase } from '../platform/db/index.js';
 import { migrateToLatest } from '../platform/db/migrations.js';
+import { RosterError } from '../platform/errors.js';
 import { Progress } from './progress.js';
 
 export interface AuditArgs {
@@ -212,7 +213,8 @@ export async function report(config: Config, args: AuditArgs): Promise<number> {
   if (!args.period) throw new UsageError('report needs --period (2026-10 or 2026-Q4)');
   const periodText = args.period;
   return withDb(config, async (db) => {
-    const tenant = await buildServices(config, db).services.tenants.get(undefined, args.tenant ?? '');
+    const tenant = await findTenant(db.kysely, args.tenant ?? '');
+    if (!tenant) throw new RosterError('tenants.not_found');
     const period = parsePeriod(periodText, systemClock.now());
     const head = await (await integratorFor(config, db)).catchUp(treeOf(tenant.id));
     if (!head) throw new UsageError('this tenant has no audit entries yet');

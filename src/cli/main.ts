@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
-import { buildApp, buildServices } from '../main.js';
+import { buildApp, buildServices, type Services } from '../main.js';
 import { type Config, ConfigError, configFlagOptions, loadConfig, SETTINGS } from '../platform/config.js';
 import { CLI_ACTOR, SYSTEM_ACTOR } from '../platform/context.js';
 import { openDatabase } from '../platform/db/index.js';
 import { migrateToLatest } from '../platform/db/migrations.js';
 import { isRosterError } from '../platform/errors.js';
 import { auditExport, auditPublicKey, auditVerify, report, UsageError } from './audit.js';
+import { Progress } from './progress.js';
 
 const USAGE = `Usage: roster [command] [options]
 
@@ -22,6 +23,11 @@ Commands:
                              verify an export offline with nothing but the log's public key
   audit verify --live [--tenant ID | --platform] [--public-key KEYFILE]
                              verify the store against its own signed checkpoints (all logs by default)
+  keys status                show the key provider, KEK versions, tenant keys and rewrap jobs (JSON)
+  keys rotate [--tenant ID]  new KEK version (or tenant key version) and rewrap everything under it,
+                             with progress; other nodes keep serving throughout
+  keys destroy --kek-version N
+                             destroy a retired KEK version in the provider (refused while in use)
   report --tenant ID --period 2026-10|2026-Q4 [--format pdf|csv] [--out PATH]
                              compliance report (PDF file, or a folder of CSV files) at a signed checkpoint
   help                       show this text
@@ -74,6 +80,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         break;
       case 'report':
         return await report(config, values);
+      case 'keys':
+        if (sub === 'status' || sub === 'rotate' || sub === 'destroy') return await keys(config, sub, values);
+        break;
       default:
     }
     process.stderr.write(`roster: unknown command '${positionals.join(' ')}'\n\n${USAGE}`);
@@ -108,6 +117,7 @@ function parse(argv: string[]) {
       live: { type: 'boolean' },
       period: { type: 'string' },
       format: { type: 'string' },
+      'kek-version': { type: 'string' },
     },
   });
 }
@@ -175,15 +185,16 @@ async function migrate(config: Config): Promise<number> {
   }
 }
 
-async function withServices<T>(
-  config: Config,
-  fn: (s: ReturnType<typeof buildServices>['services']) => Promise<T>,
-) {
+async function withServices<T>(config: Config, fn: (s: Services) => Promise<T>) {
   const db = await openDatabase(config.databaseUrl);
+  let services: Services | undefined;
   try {
     await migrateToLatest(db);
-    return await fn(buildServices(config, db).services);
+    services = (await buildServices(config, db)).services;
+    return await fn(services);
   } finally {
+    services?.keys.clear({ now: true });
+    await services?.keys.provider.close();
     await db.close();
   }
 }
@@ -226,4 +237,30 @@ async function createToken(config: Config, values: Record<string, unknown>): Pro
   );
   process.stdout.write(`${JSON.stringify({ id: token.id, tenantId: token.tenantId, token: secret })}\n`);
   return 0;
+}
+
+/** `roster keys status|rotate|destroy`: runs in this process against the store, with progress on stderr. */
+async function keys(config: Config, sub: 'status' | 'rotate' | 'destroy', values: Record<string, unknown>) {
+  const ctx = { actor: CLI_ACTOR, requestId: undefined };
+  return withServices(config, async (s) => {
+    if (sub === 'status') {
+      process.stdout.write(`${JSON.stringify(await s.rotation.state(), null, 2)}\n`);
+      return 0;
+    }
+    if (sub === 'destroy') {
+      const v = Number(values['kek-version']);
+      if (!Number.isInteger(v) || v < 1) throw new UsageError('keys destroy needs --kek-version N');
+      await s.rotation.destroyKek(ctx, v);
+      process.stdout.write(`${JSON.stringify({ destroyed: v })}\n`);
+      return 0;
+    }
+    const tenant = values.tenant as string | undefined;
+    const job = tenant ? await s.rotation.rotateTenantKey(ctx, tenant) : await s.rotation.rotateKek(ctx);
+    const bar = new Progress(tenant ? 'rewriting users' : 'rewrapping tenant keys', job.total);
+    const done = await s.rotation.run(job.id, (j) => bar.update(j.done, Math.max(j.total, j.done)));
+    bar.update(done.done, Math.max(done.total, done.done));
+    bar.done();
+    process.stdout.write(`${JSON.stringify(done)}\n`);
+    return 0;
+  });
 }

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RosterError } from '../platform/errors.js';
 
@@ -9,10 +9,20 @@ import { RosterError } from '../platform/errors.js';
  * an HSM fits the same shape.
  */
 export interface KeyProvider {
-  readonly name: string;
+  readonly name: 'local' | 'pkcs11';
+  /** The version new wraps use (the highest held). */
   currentVersion(): number;
+  /** Every KEK version the provider holds, ascending. */
+  versions(): number[];
   wrap(plainKey: Buffer, aad: Buffer): Promise<{ kekVersion: number; wrapped: Buffer }>;
   unwrap(kekVersion: number, wrapped: Buffer, aad: Buffer): Promise<Buffer>;
+  /** Makes a new KEK version inside the provider; it becomes current. Returns its number. */
+  createVersion(): Promise<number>;
+  /** Re-reads the versions held (another node may have rotated, or an operator removed one). */
+  refresh(): Promise<void>;
+  /** Destroys a version for good (callers make sure nothing it wraps is still needed). */
+  destroyVersion(version: number): Promise<void>;
+  close(): Promise<void>;
 }
 
 interface KeyFile {
@@ -58,7 +68,24 @@ export function loadLocalKeyFile(path: string): LocalKeyFile {
       code: 'ROSTER_KEY_MODE',
     });
   }
-  return { provider: localProvider(keys), created };
+  return { provider: localProvider(path, keys), created };
+}
+
+/** Writes the whole file to a temporary one (mode 0600) and renames it over: a crash leaves either whole. */
+function writeKeyFile(path: string, content: KeyFile): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600, flag: 'w' });
+  renameSync(tmp, path);
+}
+
+function readKeyFile(path: string): Map<number, Buffer> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new RosterError('crypto.unavailable', { detail: 'ROSTER_KEY_FILE cannot be read' });
+  }
+  return parseKeyFile(text);
 }
 
 function parseKeyFile(text: string): Map<number, Buffer> {
@@ -85,11 +112,49 @@ function parseKeyFile(text: string): Map<number, Buffer> {
   return keys;
 }
 
-function localProvider(keys: Map<number, Buffer>): KeyProvider {
-  const current = Math.max(...keys.keys());
+function localProvider(path: string, initial: Map<number, Buffer>): KeyProvider {
+  let keys = initial;
+  let current = Math.max(...keys.keys());
+  const adopt = (next: Map<number, Buffer>) => {
+    for (const [v, k] of keys) if (next.get(v) !== k) k.fill(0);
+    keys = next;
+    current = Math.max(...keys.keys());
+  };
   return {
     name: 'local',
     currentVersion: () => current,
+    versions: () => [...keys.keys()].sort((a, b) => a - b),
+    async refresh() {
+      adopt(readKeyFile(path));
+    },
+    /**
+     * Adds a version to the key file: written whole to a temporary file (mode 0600) and renamed over the
+     * old one, so a crash leaves either file complete. Other nodes sharing the file see it on refresh().
+     */
+    async createVersion() {
+      const onDisk = readKeyFile(path);
+      const parsed = JSON.parse(readFileSync(path, 'utf8')) as KeyFile;
+      const version = Math.max(...onDisk.keys()) + 1;
+      parsed.keys.push({
+        version,
+        key: randomBytes(32).toString('base64'),
+        createdAt: new Date().toISOString(),
+      });
+      writeKeyFile(path, parsed);
+      adopt(parseKeyFile(readFileSync(path, 'utf8')));
+      return version;
+    },
+    async destroyVersion(version) {
+      const parsed = JSON.parse(readFileSync(path, 'utf8')) as KeyFile;
+      const rest = parsed.keys.filter((k) => k.version !== version);
+      if (rest.length === parsed.keys.length) return;
+      if (rest.length === 0) throw new Error('ROSTER_KEY_FILE would hold no key');
+      writeKeyFile(path, { ...parsed, keys: rest });
+      adopt(parseKeyFile(readFileSync(path, 'utf8')));
+    },
+    async close() {
+      for (const k of keys.values()) k.fill(0);
+    },
     async wrap(plainKey, aad) {
       const kek = keys.get(current) as Buffer;
       const nonce = randomBytes(12);
@@ -99,6 +164,8 @@ function localProvider(keys: Map<number, Buffer>): KeyProvider {
       return { kekVersion: current, wrapped: Buffer.concat([nonce, body, c.getAuthTag()]) };
     },
     async unwrap(kekVersion, wrapped, aad) {
+      // Another node may have added the version since this one read the file.
+      if (!keys.has(kekVersion)) adopt(readKeyFile(path));
       const kek = keys.get(kekVersion);
       if (!kek)
         throw new RosterError('crypto.integrity', {

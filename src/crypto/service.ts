@@ -11,17 +11,25 @@ import {
   normaliseCaseless,
   open,
   seal,
+  sealedHeader,
+  TENANT_SEALED,
   type TenantKey,
+  USER_SEALED,
 } from './model.js';
-import { findLatestTenantKey, insertTenantKey } from './store.js';
+import { findLiveTenantKeys, insertTenantKey, liveTenantKeyVersions } from './store.js';
 
 export interface KeyringOptions {
   readonly provider: KeyProvider;
   readonly clock: Clock;
-  /** Most unwrapped tenant keys held in memory (default 1,000). */
+  /** Most tenants whose unwrapped keys are held in memory (default 1,000). */
   readonly cacheSize?: number;
   /** How long an unwrapped key stays cached, in ms (default 10 minutes). */
   readonly cacheTtlMs?: number;
+  /**
+   * How often a cached tenant's key versions are checked against the store, in ms (default 5 s): another
+   * node may have rotated the tenant key. A rotation waits twice this long before it retires a version.
+   */
+  readonly versionCheckMs?: number;
 }
 
 /** How long an evicted key's bytes live on for requests still using it. */
@@ -32,8 +40,44 @@ function scrub(key: TenantKey): void {
   key.indexKey.fill(0);
 }
 
-function tenantKeyAad(tenantId: string, version: number): Buffer {
+export function tenantKeyAad(tenantId: string, version: number): Buffer {
   return Buffer.from(`roster/tenant-key|${tenantId}|${version}`, 'utf8');
+}
+
+/**
+ * The live versions of one tenant's key: `current` seals and indexes new writes; every live version still
+ * opens what it sealed and answers lookups (while a rotation rewrites rows from the old version to the new).
+ */
+export interface TenantKeySet {
+  readonly tenantId: string;
+  readonly current: TenantKey;
+  /** Every live version, newest first. */
+  readonly all: readonly TenantKey[];
+  /** @throws crypto.integrity when the version is retired or unknown. */
+  get(version: number): TenantKey;
+}
+
+interface Entry {
+  readonly set: TenantKeySet;
+  readonly expires: number;
+  checkedAt: number;
+}
+
+function keySet(tenantId: string, keys: TenantKey[]): TenantKeySet {
+  const all = [...keys].sort((a, b) => b.version - a.version);
+  const current = all[0];
+  if (!current) throw new RosterError('tenants.not_found');
+  return {
+    tenantId,
+    current,
+    all,
+    get(version) {
+      const k = all.find((x) => x.version === version);
+      if (!k)
+        throw new RosterError('crypto.integrity', { detail: 'the tenant key version is retired or unknown' });
+      return k;
+    },
+  };
 }
 
 /**
@@ -43,72 +87,120 @@ function tenantKeyAad(tenantId: string, version: number): Buffer {
 export class Keyring {
   readonly #provider: KeyProvider;
   readonly #clock: Clock;
-  readonly #cache = new Map<string, { key: TenantKey; expires: number }>();
+  readonly #cache = new Map<string, Entry>();
   readonly #cacheSize: number;
   readonly #ttl: number;
+  readonly #versionCheck: number;
 
   constructor(options: KeyringOptions) {
     this.#provider = options.provider;
     this.#clock = options.clock;
     this.#cacheSize = options.cacheSize ?? 1000;
     this.#ttl = options.cacheTtlMs ?? 10 * 60_000;
+    this.#versionCheck = options.versionCheckMs ?? 5000;
   }
 
   get providerName(): string {
     return this.#provider.name;
   }
 
+  get provider(): KeyProvider {
+    return this.#provider;
+  }
+
+  get versionCheckMs(): number {
+    return this.#versionCheck;
+  }
+
   /** Creates a tenant's first key inside the caller's transaction. */
   async createTenantKey(tx: Queryable, tenantId: string): Promise<void> {
+    await this.addTenantKeyVersion(tx, tenantId, 1);
+  }
+
+  /** Adds a tenant key version (wrapped under the current KEK) inside the caller's transaction. */
+  async addTenantKeyVersion(tx: Queryable, tenantId: string, version: number): Promise<void> {
     const root = randomBytes(32);
-    const { kekVersion, wrapped } = await this.#provider.wrap(root, tenantKeyAad(tenantId, 1));
-    await insertTenantKey(tx, { tenantId, version: 1, kekVersion, wrapped, createdAt: isoTime(this.#clock) });
-    this.#remember(deriveTenantKey(tenantId, 1, root));
-    root.fill(0);
+    try {
+      const { kekVersion, wrapped } = await this.#provider.wrap(root, tenantKeyAad(tenantId, version));
+      await insertTenantKey(tx, { tenantId, version, kekVersion, wrapped, createdAt: isoTime(this.#clock) });
+      if (version === 1) this.#remember(keySet(tenantId, [deriveTenantKey(tenantId, 1, root)]));
+      else this.forget(tenantId);
+    } finally {
+      root.fill(0);
+    }
   }
 
   /**
    * The tenant's current key, unwrapped.
-   * @throws RosterError tenants.not_found when the tenant has no key; crypto.integrity when unwrapping fails.
+   * @throws RosterError tenants.not_found when the tenant has no key; crypto.integrity when unwrapping fails;
+   *   crypto.unavailable when the key provider cannot be reached.
    */
   async tenantKey(q: Queryable, tenantId: string): Promise<TenantKey> {
+    return (await this.tenantKeys(q, tenantId)).current;
+  }
+
+  /** Every live version of the tenant's key, unwrapped (see `TenantKeySet`). */
+  async tenantKeys(q: Queryable, tenantId: string): Promise<TenantKeySet> {
     const now = this.#clock.now().getTime();
     const hit = this.#cache.get(tenantId);
     if (hit && hit.expires > now) {
+      if (now - hit.checkedAt >= this.#versionCheck) {
+        const live = await liveTenantKeyVersions(q, tenantId);
+        const cached = hit.set.all.map((k) => k.version);
+        if (live.length !== cached.length || live.some((v, i) => v !== cached[i]))
+          return this.#load(q, tenantId);
+        hit.checkedAt = now;
+      }
       // Refresh LRU position.
       this.#cache.delete(tenantId);
       this.#cache.set(tenantId, hit);
-      return hit.key;
+      return hit.set;
     }
-    if (hit) this.#evict(tenantId);
-    const row = await findLatestTenantKey(q, tenantId);
-    if (!row) throw new RosterError('tenants.not_found');
-    const root = await this.#provider.unwrap(
-      row.kek_version,
-      row.wrapped_key,
-      tenantKeyAad(tenantId, row.version),
-    );
-    const key = deriveTenantKey(tenantId, row.version, root);
-    root.fill(0);
-    return this.#remember(key);
+    return this.#load(q, tenantId);
   }
 
-  /** Caches a key; when a concurrent miss cached the same key first, that one is kept and returned. */
-  #remember(key: TenantKey): TenantKey {
-    const now = this.#clock.now().getTime();
-    const existing = this.#cache.get(key.tenantId);
-    if (existing && existing.expires > now && existing.key.version === key.version) {
-      scrub(key);
-      return existing.key;
+  async #load(q: Queryable, tenantId: string): Promise<TenantKeySet> {
+    const rows = await findLiveTenantKeys(q, tenantId);
+    if (rows.length === 0) throw new RosterError('tenants.not_found');
+    const keys: TenantKey[] = [];
+    for (const row of rows) {
+      const root = await this.#provider.unwrap(
+        row.kek_version,
+        row.wrapped_key,
+        tenantKeyAad(tenantId, row.version),
+      );
+      keys.push(deriveTenantKey(tenantId, row.version, root));
+      root.fill(0);
     }
-    if (existing) this.#evict(key.tenantId);
-    this.#cache.set(key.tenantId, { key, expires: now + this.#ttl });
+    return this.#remember(keySet(tenantId, keys));
+  }
+
+  /** Caches a key set; when a concurrent miss cached the same versions first, that one is kept and returned. */
+  #remember(set: TenantKeySet): TenantKeySet {
+    const now = this.#clock.now().getTime();
+    const existing = this.#cache.get(set.tenantId);
+    if (
+      existing &&
+      existing.expires > now &&
+      existing.set.all.length === set.all.length &&
+      existing.set.all.every((k, i) => k.version === set.all[i]?.version)
+    ) {
+      for (const k of set.all) scrub(k);
+      return existing.set;
+    }
+    if (existing) this.#evict(set.tenantId);
+    this.#cache.set(set.tenantId, { set, expires: now + this.#ttl, checkedAt: now });
     while (this.#cache.size > this.#cacheSize) {
       const oldest = this.#cache.keys().next().value;
       if (oldest === undefined) break;
       this.#evict(oldest);
     }
-    return key;
+    return set;
+  }
+
+  /** Drops a tenant's cached keys (after its versions changed here); the next lookup reloads them. */
+  forget(tenantId: string): void {
+    this.#evict(tenantId);
   }
 
   /**
@@ -120,7 +212,9 @@ export class Keyring {
     const entry = this.#cache.get(tenantId);
     this.#cache.delete(tenantId);
     if (!entry) return;
-    const timer = setTimeout(() => scrub(entry.key), EVICTED_KEY_GRACE_MS);
+    const timer = setTimeout(() => {
+      for (const k of entry.set.all) scrub(k);
+    }, EVICTED_KEY_GRACE_MS);
     timer.unref();
   }
 
@@ -129,30 +223,54 @@ export class Keyring {
     for (const [id, entry] of [...this.#cache.entries()]) {
       if (options.now) {
         this.#cache.delete(id);
-        scrub(entry.key);
+        for (const k of entry.set.all) scrub(k);
       } else this.#evict(id);
     }
   }
 }
 
-/** Seals and opens the fields of one row under a tenant key. */
+/** Seals and opens the fields of one row, under a tenant key or under a user's data key. */
 export class FieldCipher {
-  readonly #key: TenantKey;
+  readonly #secret: Buffer;
+  readonly #version: number;
+  readonly #format: number;
+  readonly #tenantId: string;
   readonly #table: string;
   readonly #rowId: string;
 
-  constructor(key: TenantKey, table: string, rowId: string) {
-    this.#key = key;
+  /** Under a tenant key version (format 0x01). */
+  constructor(key: TenantKey, table: string, rowId: string);
+  /** Under a user's data key (format 0x02). */
+  constructor(key: { dataKey: Buffer; tenantId: string }, table: string, rowId: string);
+  constructor(key: TenantKey | { dataKey: Buffer; tenantId: string }, table: string, rowId: string) {
+    if ('dataKey' in key) {
+      this.#secret = key.dataKey;
+      this.#version = 0;
+      this.#format = USER_SEALED;
+    } else {
+      this.#secret = key.encKey;
+      this.#version = key.version;
+      this.#format = TENANT_SEALED;
+    }
+    this.#tenantId = key.tenantId;
     this.#table = table;
     this.#rowId = rowId;
   }
 
+  sealBytes(column: string, value: Buffer): Buffer {
+    return seal(this.#secret, this.#version, value, this.#aad(column), this.#format);
+  }
+
+  openBytes(column: string, sealed: Buffer): Buffer {
+    return open(this.#secret, sealed, this.#aad(column), this.#format);
+  }
+
   sealText(column: string, value: string): Buffer {
-    return seal(this.#key.encKey, this.#key.version, Buffer.from(value, 'utf8'), this.#aad(column));
+    return this.sealBytes(column, Buffer.from(value, 'utf8'));
   }
 
   openText(column: string, sealed: Buffer): string {
-    return open(this.#key.encKey, sealed, this.#aad(column)).toString('utf8');
+    return this.openBytes(column, sealed).toString('utf8');
   }
 
   sealJson(column: string, value: unknown): Buffer {
@@ -164,11 +282,48 @@ export class FieldCipher {
   }
 
   #aad(column: string): Buffer {
-    return fieldAad(this.#key.tenantId, this.#table, this.#rowId, column);
+    return fieldAad(this.#tenantId, this.#table, this.#rowId, column);
   }
+}
+
+/**
+ * A new data key for one user row, and its sealed form under the tenant key (bound to the tenant, the row
+ * and the `data_key` column). Destroying the sealed form is erasing the user: nothing else can open the
+ * values sealed under it.
+ */
+export function newDataKey(
+  key: TenantKey,
+  table: string,
+  rowId: string,
+): { dataKey: Buffer; sealed: Buffer } {
+  const dataKey = randomBytes(32);
+  return { dataKey, sealed: new FieldCipher(key, table, rowId).sealBytes('data_key', dataKey) };
+}
+
+/** Opens a row's sealed data key with the tenant key version named in its header. @throws crypto.integrity */
+export function openDataKey(keys: TenantKeySet, table: string, rowId: string, sealed: Buffer): Buffer {
+  const { format, version } = sealedHeader(sealed);
+  if (format !== TENANT_SEALED) throw new RosterError('crypto.integrity');
+  return new FieldCipher(keys.get(version), table, rowId).openBytes('data_key', sealed);
+}
+
+/** Opens a value sealed under some live version of the tenant key (the version is in its header). */
+export function openTenantSealed(
+  keys: TenantKeySet,
+  table: string,
+  rowId: string,
+  column: string,
+  sealed: Buffer,
+): string {
+  return new FieldCipher(keys.get(sealedHeader(sealed).version), table, rowId).openText(column, sealed);
 }
 
 /** Case-insensitive blind index of a value for equality lookups and uniqueness. */
 export function caselessIndex(key: TenantKey, label: string, value: string): string {
   return blindIndex(key.indexKey, label, normaliseCaseless(value));
+}
+
+/** The value's index under every live key version (what a lookup must match while a rotation runs). */
+export function caselessIndexes(keys: TenantKeySet, label: string, value: string): string[] {
+  return keys.all.map((k) => caselessIndex(k, label, value));
 }

@@ -1,5 +1,5 @@
 import type { TenantKey } from '../crypto/model.js';
-import { caselessIndex, FieldCipher } from '../crypto/service.js';
+import { caselessIndex, FieldCipher, newDataKey, openDataKey, type TenantKeySet } from '../crypto/service.js';
 import type { UsersTable } from '../platform/db/schema.js';
 import { distinctEmails, type User } from './model.js';
 
@@ -21,9 +21,21 @@ function sealOptional(c: FieldCipher, column: string, value: unknown): Buffer | 
   return c.sealJson(column, value);
 }
 
-/** A user as a row: PII sealed under the tenant key, bound to this row and column. */
+/**
+ * A user as a row: a fresh data key sealed under the tenant's current key, and the PII sealed under that
+ * data key, each value bound to this row and column. Blind indexes are computed under the same tenant key
+ * version (`key_version`).
+ */
 export function encodeUser(key: TenantKey, u: User): UsersTable {
-  const c = new FieldCipher(key, 'users', u.id);
+  const { dataKey, sealed } = newDataKey(key, 'users', u.id);
+  try {
+    return encodeWith(key, new FieldCipher({ dataKey, tenantId: u.tenantId }, 'users', u.id), u, sealed);
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+function encodeWith(key: TenantKey, c: FieldCipher, u: User, sealedDataKey: Buffer): UsersTable {
   return {
     id: u.id,
     tenant_id: u.tenantId,
@@ -47,12 +59,27 @@ export function encodeUser(key: TenantKey, u: User): UsersTable {
     status: u.status,
     created_at: u.createdAt,
     updated_at: u.updatedAt,
+    data_key_enc: sealedDataKey,
+    key_version: key.version,
   };
 }
 
-/** @throws crypto.integrity when any sealed column was altered or moved. */
-export function decodeUser(key: TenantKey, r: UsersTable): User {
-  const c = new FieldCipher(key, 'users', r.id);
+/**
+ * Opens a user row: its data key with the tenant key version that sealed it, then its fields. A row without
+ * a data key was sealed directly under the tenant key (before per-user keys) and still opens.
+ * @throws crypto.integrity when any sealed column was altered or moved, or its key version is retired.
+ */
+export function decodeUser(keys: TenantKeySet, r: UsersTable): User {
+  if (r.data_key_enc === null) return decodeWith(new FieldCipher(keys.get(r.key_version), 'users', r.id), r);
+  const dataKey = openDataKey(keys, 'users', r.id, r.data_key_enc);
+  try {
+    return decodeWith(new FieldCipher({ dataKey, tenantId: r.tenant_id }, 'users', r.id), r);
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+function decodeWith(c: FieldCipher, r: UsersTable): User {
   const open = <T>(column: string, sealed: Buffer | null): T | undefined =>
     sealed === null ? undefined : c.openJson<T>(column, sealed);
   const givenName = open<string>('given_name', r.given_name_enc);

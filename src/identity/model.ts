@@ -153,3 +153,14 @@ export function distinctEmails(emails: readonly MultiValue[]): string[] {
 }
 
 export { etagOf, matchesVersion } from '../platform/etag.js';
+
+/** The record of a GDPR erasure (Art. 17): who asked, when it was done. It holds no personal data. */
+export interface ErasureRecord {
+  readonly id: string;
+  readonly userId: string;
+  readonly state: 'completed';
+  /** `token:<id>`, `cli` or `system`. */
+  readonly requestedBy: string;
+  readonly requestedAt: string;
+  readonly completedAt: string;
+}

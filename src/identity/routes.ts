@@ -28,6 +28,19 @@ export interface IdentityServices {
 }
 
 type Id = { id: string };
+
+const erasureResponse = {
+  type: 'object',
+  required: ['id', 'userId', 'state', 'requestedBy', 'requestedAt', 'completedAt'],
+  properties: {
+    id: { type: 'string' },
+    userId: { type: 'string' },
+    state: { type: 'string', enum: ['completed'] },
+    requestedBy: { type: 'string' },
+    requestedAt: { type: 'string', format: 'date-time' },
+    completedAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
 type Paged = { limit: number; cursor?: string };
 
 const writeErrors = {
@@ -155,16 +168,74 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
       return withEtag(reply, user.version).send(presentUser(user));
     },
   );
-  app.delete<{ Params: Id }>(
+  app.delete<{ Params: Id; Querystring: { erase?: boolean } }>(
     '/api/v1/users/:id',
     {
       config: { auth: 'tenant' },
-      schema: { tags: ['users'], params: idParams, response: { 204: noContent, ...writeErrors } },
+      schema: {
+        tags: ['users'],
+        description:
+          'Deletes the user. With `erase=true` the user is erased for good (GDPR Art. 17): their data key is destroyed and an erasure record is kept (Location header).',
+        params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { erase: { type: 'boolean', default: false } },
+        },
+        response: { 204: noContent, ...writeErrors },
+      },
     },
     async (req, reply) => {
-      await s.users.delete(tenantContextOf(req), req.params.id, ifMatchOf(req));
+      if (req.query.erase) {
+        const record = await s.users.erase(tenantContextOf(req), req.params.id, ifMatchOf(req));
+        reply.header('location', `/api/v1/erasure-requests/${record.id}`);
+      } else await s.users.delete(tenantContextOf(req), req.params.id, ifMatchOf(req));
       return sendNoContent(reply);
     },
+  );
+
+  // ---- erasure requests (GDPR Art. 17)
+  app.post<{ Body: { userId: string } }>(
+    '/api/v1/erasure-requests',
+    {
+      config: { auth: 'tenant' },
+      schema: {
+        tags: ['users'],
+        description:
+          "Erases a person's data for good: seats released, memberships and stored answers removed, the user's data key destroyed. Audit entries (masked) stay and still verify.",
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['userId'],
+          properties: { userId: { type: 'string', format: 'uuid' } },
+        },
+        response: { 201: erasureResponse, ...writeErrors },
+      },
+    },
+    async (req, reply) => {
+      const record = await s.users.erase(tenantContextOf(req), req.body.userId);
+      return reply.code(201).header('location', `/api/v1/erasure-requests/${record.id}`).send(record);
+    },
+  );
+  app.get<{ Querystring: Paged }>(
+    '/api/v1/erasure-requests',
+    {
+      config: { auth: 'tenant' },
+      schema: {
+        tags: ['users'],
+        querystring: { type: 'object', additionalProperties: false, properties: pageQuery },
+        response: { 200: listOf(erasureResponse), ...errorResponses },
+      },
+    },
+    async (req) => s.users.erasures(tenantContextOf(req), req.query),
+  );
+  app.get<{ Params: Id }>(
+    '/api/v1/erasure-requests/:id',
+    {
+      config: { auth: 'tenant' },
+      schema: { tags: ['users'], params: idParams, response: { 200: erasureResponse, ...errorResponses } },
+    },
+    async (req) => s.users.erasure(tenantContextOf(req), req.params.id),
   );
   app.get<{ Params: Id }>(
     '/api/v1/users/:id/groups',

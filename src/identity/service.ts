@@ -1,17 +1,27 @@
+import { sql } from 'kysely';
 import type { AuditLog } from '../audit/service.js';
-import type { Keyring } from '../crypto/service.js';
-import { caselessIndex } from '../crypto/service.js';
+import type { TenantKeyHolder } from '../crypto/rotation.js';
+import type { TenantKeySet } from '../crypto/service.js';
+import { caselessIndexes, type Keyring } from '../crypto/service.js';
 import { canonicalJson } from '../platform/canonical-json.js';
 import { type Clock, isoTime } from '../platform/clock.js';
-import type { Context, TenantContext } from '../platform/context.js';
+import { actorRef, type Context, type TenantContext } from '../platform/context.js';
 import type { Db, Queryable, Tx } from '../platform/db/index.js';
 import { transact } from '../platform/db/tx.js';
 import { type ErrorCode, type FieldError, RosterError } from '../platform/errors.js';
 import { checkIfMatch } from '../platform/etag.js';
 import { newId } from '../platform/ids.js';
-import { decodeCursor, type Page, pageOf } from '../platform/paging.js';
-import { decodeUser, EMAIL_INDEX, emailIndexes, encodeUser, userNameIndex } from './codec.js';
+import { decodeCursor, type Page, pageById, pageOf } from '../platform/paging.js';
 import {
+  decodeUser,
+  EMAIL_INDEX,
+  emailIndexes,
+  encodeUser,
+  USER_NAME_INDEX,
+  userNameIndex,
+} from './codec.js';
+import {
+  type ErasureRecord,
   type Group,
   type GroupInput,
   mergePatch,
@@ -41,6 +51,11 @@ const GROUP_UNIQUES: Record<string, ErrorCode> = {
   groups_name_uq: 'identity.group_name_taken',
   groups_external_id_uq: 'identity.external_id_taken',
 };
+
+/** A tenant by id, for callers that need no other service (the CLI's reports). */
+export function findTenant(q: Queryable, id: string): Promise<Tenant | undefined> {
+  return store.findTenant(q, id);
+}
 
 /** Tenants: the isolation boundary. Creating one also creates its encryption key, in the same transaction. */
 export class TenantService {
@@ -85,16 +100,7 @@ export class TenantService {
   }
 
   async list(page: { cursor?: string; limit: number }): Promise<Page<Tenant>> {
-    const rows = await store.listTenants(this.#d.db.kysely, {
-      afterId: decodeCursor(page.cursor),
-      limit: page.limit + 1,
-    });
-    return pageOf(
-      rows,
-      page.limit,
-      (t) => t.id,
-      (t) => t,
-    );
+    return pageById(page, (range) => store.listTenants(this.#d.db.kysely, range));
   }
 }
 
@@ -121,8 +127,17 @@ export type UserChangeHook = (tx: Tx, ctx: TenantContext, before: User, after: U
 export class UserService {
   readonly #d: Deps;
   readonly #hooks: UserChangeHook[] = [];
+  readonly #eraseHooks: ((tx: Tx, ctx: TenantContext, userId: string) => Promise<void>)[] = [];
   constructor(deps: Deps) {
     this.#d = deps;
+  }
+
+  /**
+   * Registers a hook run inside the transaction of an erasure, after the user's row is gone: other modules
+   * destroy what they keep of the person's data.
+   */
+  onErase(hook: (tx: Tx, ctx: TenantContext, userId: string) => Promise<void>): void {
+    this.#eraseHooks.push(hook);
   }
 
   /** Registers a hook run inside the transaction of every update and deletion of a user. */
@@ -149,8 +164,9 @@ export class UserService {
       'active',
     );
     await this.#checkManager(tx, user);
-    const key = await this.#d.keys.tenantKey(tx, ctx.tenantId);
-    await store.insertUser(tx, encodeUser(key, user), emailIndexes(key, user));
+    const keys = await this.#d.keys.tenantKeys(tx, ctx.tenantId);
+    await checkOlderIndexes(tx, keys, user);
+    await store.insertUser(tx, encodeUser(keys.current, user), emailIndexes(keys.current, user));
     await this.#d.audit.record(tx, ctx, ctx.tenantId, [
       { action: 'user.created', targetType: 'user', targetId: id, before: null, after: auditUser(user) },
     ]);
@@ -162,7 +178,7 @@ export class UserService {
     const db = q ?? this.#d.db.kysely;
     const row = await store.findUserRow(db, ctx.tenantId, id);
     if (!row) throw new RosterError('identity.user_not_found');
-    return decodeUser(await this.#d.keys.tenantKey(db, ctx.tenantId), row);
+    return decodeUser(await this.#d.keys.tenantKeys(db, ctx.tenantId), row);
   }
 
   async list(
@@ -171,12 +187,12 @@ export class UserService {
     page: { cursor?: string; limit: number },
   ): Promise<Page<User>> {
     const db = this.#d.db.kysely;
-    const key = await this.#d.keys.tenantKey(db, ctx.tenantId);
+    const keys = await this.#d.keys.tenantKeys(db, ctx.tenantId);
     const { userName, email, ...plain } = query;
     const filter: store.UserFilter = { ...plain };
     if (plain.country !== undefined) filter.country = plain.country.toUpperCase();
-    if (userName !== undefined) filter.userNameIndex = userNameIndex(key, userName);
-    if (email !== undefined) filter.emailIndex = caselessIndex(key, EMAIL_INDEX, email);
+    if (userName !== undefined) filter.userNameIndex = caselessIndexes(keys, USER_NAME_INDEX, userName);
+    if (email !== undefined) filter.emailIndex = caselessIndexes(keys, EMAIL_INDEX, email);
     const rows = await store.listUserRows(db, ctx.tenantId, filter, {
       afterId: decodeCursor(page.cursor),
       limit: page.limit + 1,
@@ -185,7 +201,7 @@ export class UserService {
       rows,
       page.limit,
       (r) => r.id,
-      (r) => decodeUser(key, r),
+      (r) => decodeUser(keys, r),
     );
   }
 
@@ -214,8 +230,10 @@ export class UserService {
     // A patch that changes nothing writes nothing: no new version, no audit entry.
     if (canonicalJson(auditable(before)) === canonicalJson(auditable(after))) return before;
     await this.#checkManager(tx, after);
-    const key = await this.#d.keys.tenantKey(tx, ctx.tenantId);
-    if (!(await store.updateUser(tx, encodeUser(key, after), before.version, emailIndexes(key, after)))) {
+    const keys = await this.#d.keys.tenantKeys(tx, ctx.tenantId);
+    await checkOlderIndexes(tx, keys, after);
+    const row = encodeUser(keys.current, after);
+    if (!(await store.updateUser(tx, row, before.version, emailIndexes(keys.current, after)))) {
       throw new RosterError('store.conflict');
     }
     for (const hook of this.#hooks) await hook(tx, ctx, before, after);
@@ -236,33 +254,130 @@ export class UserService {
    * @throws identity.user_not_found, request.precondition_failed
    */
   async delete(ctx: TenantContext, id: string, ifMatch?: string): Promise<void> {
-    await transact(this.#d.db, async (tx) => {
-      const before = await this.#load(tx, ctx, id, true);
-      checkIfMatch(ifMatch, before.version);
-      const groups = await store.groupIdsOfUser(tx, ctx.tenantId, id);
-      const at = isoTime(this.#d.clock);
-      for (const g of groups) await store.touchGroup(tx, ctx.tenantId, g, at);
-      for (const hook of this.#hooks) await hook(tx, ctx, before, null);
-      const reports = await store.clearManager(tx, ctx.tenantId, id, at);
-      await store.deleteUser(tx, ctx.tenantId, id);
-      await this.#d.audit.record(tx, ctx, ctx.tenantId, [
-        ...groups.map((g) => ({
-          action: 'group.member_removed',
-          targetType: 'group',
-          targetId: g,
-          before: { member: id },
-          after: null,
-        })),
-        ...reports.map((r) => ({
-          action: 'user.updated',
-          targetType: 'user',
-          targetId: r,
-          before: { manager: id },
-          after: { manager: null },
-        })),
-        { action: 'user.deleted', targetType: 'user', targetId: id, before: auditUser(before), after: null },
-      ]);
-    });
+    await transact(this.#d.db, (tx) => this.#deleteIn(tx, ctx, id, ifMatch, null));
+  }
+
+  /**
+   * Erases a user for good (GDPR Art. 17, crypto-shredding): everything `delete` does, and the erase hooks
+   * destroy what other modules keep of them (stored onboarding answers); the row goes with the user's data key, the only key that opened their
+   * personal data. Their audit entries (masked), license history and counts stay, and the log still
+   * verifies. Returns the erasure record, written in the same transaction.
+   * @throws identity.user_not_found, request.precondition_failed
+   */
+  async erase(ctx: TenantContext, id: string, ifMatch?: string): Promise<ErasureRecord> {
+    const now = isoTime(this.#d.clock);
+    const record: ErasureRecord = {
+      id: newId(this.#d.clock.now().getTime()),
+      userId: id,
+      state: 'completed',
+      requestedBy: actorRef(ctx.actor),
+      requestedAt: now,
+      completedAt: now,
+    };
+    await transact(this.#d.db, (tx) => this.#deleteIn(tx, ctx, id, ifMatch, record));
+    await this.#checkpointErased();
+    return record;
+  }
+
+  /**
+   * SQLite: `secure_delete` zeroes the erased rows in the page it writes, but in WAL mode that page goes to
+   * the write-ahead log and the database file keeps the old page (with the sealed data key) until a
+   * checkpoint copies the new one back. An open reader makes a checkpoint stop short, so it is retried in
+   * the background (every 200 ms, for up to 10 minutes) until one completes.
+   */
+  async #checkpointErased(attempt = 0): Promise<void> {
+    if (this.#d.db.dialect !== 'sqlite') return;
+    let busy: boolean;
+    try {
+      const res = await sql<{ busy: number }>`pragma wal_checkpoint(TRUNCATE)`.execute(this.#d.db.kysely);
+      busy = res.rows[0]?.busy !== 0;
+    } catch {
+      return; // the store is closing: the next open checkpoints it
+    }
+    if (!busy || attempt >= 3000) return;
+    const timer = setTimeout(() => void this.#checkpointErased(attempt + 1), 200);
+    timer.unref();
+  }
+
+  async #deleteIn(
+    tx: Tx,
+    ctx: TenantContext,
+    id: string,
+    ifMatch: string | undefined,
+    erasure: ErasureRecord | null,
+  ): Promise<void> {
+    const before = await this.#load(tx, ctx, id, true);
+    checkIfMatch(ifMatch, before.version);
+    const groups = await store.groupIdsOfUser(tx, ctx.tenantId, id);
+    const at = isoTime(this.#d.clock);
+    for (const g of groups) await store.touchGroup(tx, ctx.tenantId, g, at);
+    for (const hook of this.#hooks) await hook(tx, ctx, before, null);
+    const reports = await store.clearManager(tx, ctx.tenantId, id, at);
+    await store.deleteUser(tx, ctx.tenantId, id);
+    if (erasure) {
+      for (const hook of this.#eraseHooks) await hook(tx, ctx, id);
+      await store.insertErasure(tx, ctx.tenantId, erasure);
+    }
+    await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+      ...groups.map((g) => ({
+        action: 'group.member_removed',
+        targetType: 'group',
+        targetId: g,
+        before: { member: id },
+        after: null,
+      })),
+      ...reports.map((r) => ({
+        action: 'user.updated',
+        targetType: 'user',
+        targetId: r,
+        before: { manager: id },
+        after: { manager: null },
+      })),
+      { action: 'user.deleted', targetType: 'user', targetId: id, before: auditUser(before), after: null },
+      ...(erasure
+        ? [
+            {
+              action: 'user.erased',
+              targetType: 'user',
+              targetId: id,
+              before: null,
+              after: { erasureRequest: erasure.id, dataKey: 'destroyed' },
+            },
+          ]
+        : []),
+    ]);
+  }
+
+  /** @throws erasure.not_found (also for another tenant's) */
+  async erasure(ctx: TenantContext, id: string): Promise<ErasureRecord> {
+    const rec = await store.findErasure(this.#d.db.kysely, ctx.tenantId, id);
+    if (!rec) throw new RosterError('erasure.not_found');
+    return rec;
+  }
+
+  async erasures(ctx: TenantContext, page: { cursor?: string; limit: number }): Promise<Page<ErasureRecord>> {
+    return pageById(page, (range) => store.listErasures(this.#d.db.kysely, ctx.tenantId, range));
+  }
+
+  /**
+   * Users under a tenant key: rows naming an older version are rewritten under the current one (a fresh
+   * data key, the same values, blind indexes recomputed) without a new row version or audit entry, since
+   * no user changed. A row changed meanwhile by a request is left to that request, which wrote it anew.
+   */
+  keyHolder(): TenantKeyHolder {
+    return {
+      name: 'users',
+      remaining: (q, tenantId, version) => store.countUsersBelowKeyVersion(q, tenantId, version),
+      rekey: (tenantId, keys, limit) =>
+        transact(this.#d.db, async (tx) => {
+          const rows = await store.usersBelowKeyVersion(tx, tenantId, keys.current.version, limit);
+          for (const row of rows) {
+            const user = decodeUser(keys, row);
+            await store.rekeyUser(tx, row, encodeUser(keys.current, user), emailIndexes(keys.current, user));
+          }
+          return rows.length;
+        }),
+    };
   }
 
   /** Ids of the groups a user belongs to. @throws identity.user_not_found */
@@ -275,7 +390,7 @@ export class UserService {
   async #load(tx: Tx, ctx: TenantContext, id: string, forUpdate: boolean): Promise<User> {
     const row = await store.findUserRow(tx, ctx.tenantId, id, forUpdate && this.#d.db.dialect === 'postgres');
     if (!row) throw new RosterError('identity.user_not_found');
-    return decodeUser(await this.#d.keys.tenantKey(tx, ctx.tenantId), row);
+    return decodeUser(await this.#d.keys.tenantKeys(tx, ctx.tenantId), row);
   }
 
   async #checkManager(tx: Tx, user: User): Promise<void> {
@@ -287,6 +402,25 @@ export class UserService {
         errors: [{ pointer: '/manager', detail: 'is not another user of this tenant' }],
       });
   }
+}
+
+/**
+ * While a tenant-key rotation runs, a user not yet rewritten holds indexes of an older key version, which
+ * the unique indexes cannot compare with the new ones: look for such holders of this user's values.
+ * @throws identity.user_name_taken, identity.email_taken
+ */
+async function checkOlderIndexes(tx: Tx, keys: TenantKeySet, user: User): Promise<void> {
+  const older = keys.all.filter((k) => k.version !== keys.current.version);
+  if (older.length === 0) return;
+  const held = await store.findOlderIndexHolder(
+    tx,
+    user.tenantId,
+    user.id,
+    older.map((k) => userNameIndex(k, user.userName)),
+    older.flatMap((k) => emailIndexes(k, user)),
+  );
+  if (held === 'userName') throw new RosterError('identity.user_name_taken');
+  if (held === 'email') throw new RosterError('identity.email_taken');
 }
 
 /** The fields a change can touch, for telling a real change from a no-op. */
@@ -422,16 +556,7 @@ export class GroupService {
     filter: { displayName?: string; externalId?: string },
     page: { cursor?: string; limit: number },
   ): Promise<Page<Group>> {
-    const rows = await store.listGroups(this.#d.db.kysely, ctx.tenantId, filter, {
-      afterId: decodeCursor(page.cursor),
-      limit: page.limit + 1,
-    });
-    return pageOf(
-      rows,
-      page.limit,
-      (g) => g.id,
-      (g) => g,
-    );
+    return pageById(page, (range) => store.listGroups(this.#d.db.kysely, ctx.tenantId, filter, range));
   }
 
   /** Merge-patches displayName, externalId, description. @throws identity.group_not_found, request.precondition_failed */

@@ -1,6 +1,6 @@
 import type { Queryable } from '../platform/db/index.js';
 import type { GroupsTable, UsersTable } from '../platform/db/schema.js';
-import type { Group, Tenant } from './model.js';
+import type { ErasureRecord, Group, Tenant } from './model.js';
 
 // ---- tenants
 
@@ -83,6 +83,107 @@ export async function updateUser(
   return true;
 }
 
+export async function countUsersBelowKeyVersion(
+  q: Queryable,
+  tenantId: string,
+  version: number,
+): Promise<number> {
+  const r = await q
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('tenant_id', '=', tenantId)
+    .where('key_version', '<', version)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+export async function usersBelowKeyVersion(
+  q: Queryable,
+  tenantId: string,
+  version: number,
+  limit: number,
+): Promise<UsersTable[]> {
+  return q
+    .selectFrom('users')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('key_version', '<', version)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
+/**
+ * Rewrites a user's sealed columns and blind indexes under another key version, if the row is still the
+ * one that was read (same version and key version); the row version does not change.
+ */
+export async function rekeyUser(
+  q: Queryable,
+  was: UsersTable,
+  row: UsersTable,
+  emailIndexes: readonly string[],
+): Promise<boolean> {
+  const res = await q
+    .updateTable('users')
+    .set({
+      user_name_bidx: row.user_name_bidx,
+      user_name_enc: row.user_name_enc,
+      given_name_enc: row.given_name_enc,
+      family_name_enc: row.family_name_enc,
+      formatted_name_enc: row.formatted_name_enc,
+      display_name_enc: row.display_name_enc,
+      emails_enc: row.emails_enc,
+      phone_numbers_enc: row.phone_numbers_enc,
+      addresses_enc: row.addresses_enc,
+      data_key_enc: row.data_key_enc,
+      key_version: row.key_version,
+    })
+    .where('tenant_id', '=', was.tenant_id)
+    .where('id', '=', was.id)
+    .where('version', '=', was.version)
+    .where('key_version', '=', was.key_version)
+    .executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) return false;
+  await q.deleteFrom('user_emails').where('user_id', '=', was.id).execute();
+  await insertEmailIndexes(q, was.tenant_id, was.id, emailIndexes);
+  return true;
+}
+
+/**
+ * While a tenant-key rotation runs, rows not yet rewritten carry indexes of the older version, which the
+ * unique indexes cannot compare with the new ones: this finds such a row holding one of `userNameIndexes`
+ * or `emailIndexes` (the older versions' values), other than `selfId`.
+ */
+export async function findOlderIndexHolder(
+  q: Queryable,
+  tenantId: string,
+  selfId: string,
+  userNameIndexes: readonly string[],
+  emailIndexes: readonly string[],
+): Promise<'userName' | 'email' | undefined> {
+  if (userNameIndexes.length > 0) {
+    const hit = await q
+      .selectFrom('users')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .where('user_name_bidx', 'in', userNameIndexes)
+      .where('id', '!=', selfId)
+      .executeTakeFirst();
+    if (hit) return 'userName';
+  }
+  if (emailIndexes.length > 0) {
+    const hit = await q
+      .selectFrom('user_emails')
+      .select('user_id')
+      .where('tenant_id', '=', tenantId)
+      .where('email_bidx', 'in', emailIndexes)
+      .where('user_id', '!=', selfId)
+      .executeTakeFirst();
+    if (hit) return 'email';
+  }
+  return undefined;
+}
+
 /** A user's row; `forUpdate` locks it until the transaction ends (PostgreSQL; SQLite transactions are serial). */
 export async function findUserRow(
   q: Queryable,
@@ -135,8 +236,9 @@ export async function findReports(q: Queryable, tenantId: string, managerId: str
 }
 
 export interface UserFilter {
-  userNameIndex?: string;
-  emailIndex?: string;
+  /** The value's blind index under every live tenant key version. */
+  userNameIndex?: readonly string[];
+  emailIndex?: readonly string[];
   department?: string;
   site?: string;
   country?: string;
@@ -159,10 +261,10 @@ export async function listUserRows(
     query = query
       .innerJoin('user_emails', 'user_emails.user_id', 'users.id')
       .where('user_emails.tenant_id', '=', tenantId)
-      .where('user_emails.email_bidx', '=', filter.emailIndex);
+      .where('user_emails.email_bidx', 'in', filter.emailIndex);
   }
   if (filter.userNameIndex !== undefined)
-    query = query.where('users.user_name_bidx', '=', filter.userNameIndex);
+    query = query.where('users.user_name_bidx', 'in', filter.userNameIndex);
   if (filter.department !== undefined) query = query.where('users.department', '=', filter.department);
   if (filter.site !== undefined) query = query.where('users.site', '=', filter.site);
   if (filter.country !== undefined) query = query.where('users.country', '=', filter.country);
@@ -345,4 +447,62 @@ export async function groupIdsOfUser(q: Queryable, tenantId: string, userId: str
     .orderBy('group_id')
     .execute();
   return rows.map((r) => r.group_id);
+}
+
+// ---- erasure
+
+export async function insertErasure(q: Queryable, tenantId: string, r: ErasureRecord): Promise<void> {
+  await q
+    .insertInto('erasure_requests')
+    .values({
+      id: r.id,
+      tenant_id: tenantId,
+      user_id: r.userId,
+      state: r.state,
+      requested_by: r.requestedBy,
+      requested_at: r.requestedAt,
+      completed_at: r.completedAt,
+    })
+    .execute();
+}
+
+function erasureOf(r: {
+  id: string;
+  user_id: string;
+  requested_by: string;
+  requested_at: string;
+  completed_at: string | null;
+}): ErasureRecord {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    state: 'completed',
+    requestedBy: r.requested_by,
+    requestedAt: r.requested_at,
+    completedAt: r.completed_at ?? r.requested_at,
+  };
+}
+
+export async function findErasure(
+  q: Queryable,
+  tenantId: string,
+  id: string,
+): Promise<ErasureRecord | undefined> {
+  const r = await q
+    .selectFrom('erasure_requests')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return r && erasureOf(r);
+}
+
+export async function listErasures(
+  q: Queryable,
+  tenantId: string,
+  page: { afterId: string | undefined; limit: number },
+): Promise<ErasureRecord[]> {
+  let query = q.selectFrom('erasure_requests').selectAll().where('tenant_id', '=', tenantId);
+  if (page.afterId !== undefined) query = query.where('id', '>', page.afterId);
+  return (await query.orderBy('id').limit(page.limit).execute()).map(erasureOf);
 }

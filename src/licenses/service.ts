@@ -9,7 +9,7 @@ import { transact } from '../platform/db/tx.js';
 import { type ErrorCode, type FieldError, RosterError } from '../platform/errors.js';
 import { checkIfMatch } from '../platform/etag.js';
 import { newId } from '../platform/ids.js';
-import { decodeCursor, type Page, pageOf } from '../platform/paging.js';
+import { type Page, pageById } from '../platform/paging.js';
 import {
   type Assignment,
   type AssignmentSource,
@@ -112,16 +112,7 @@ export class LicenseService {
   }
 
   async listProducts(ctx: TenantContext, page: { cursor?: string; limit: number }): Promise<Page<Product>> {
-    const rows = await store.listProducts(this.#d.db.kysely, ctx.tenantId, {
-      afterId: decodeCursor(page.cursor),
-      limit: page.limit + 1,
-    });
-    return pageOf(
-      rows,
-      page.limit,
-      (p) => p.id,
-      (p) => p,
-    );
+    return pageById(page, (range) => store.listProducts(this.#d.db.kysely, ctx.tenantId, range));
   }
 
   /**
@@ -225,15 +216,8 @@ export class LicenseService {
       if (!p) return { items: [] };
       productId = p.id;
     }
-    const rows = await store.listPools(db, ctx.tenantId, productId === undefined ? {} : { productId }, {
-      afterId: decodeCursor(page.cursor),
-      limit: page.limit + 1,
-    });
-    return pageOf(
-      rows,
-      page.limit,
-      (p) => p.id,
-      (p) => p,
+    return pageById(page, (range) =>
+      store.listPools(db, ctx.tenantId, productId === undefined ? {} : { productId }, range),
     );
   }
 

@@ -1,6 +1,8 @@
 import { createHmac } from 'node:crypto';
 import type { AuditLog } from '../audit/service.js';
-import { FieldCipher, type Keyring } from '../crypto/service.js';
+import type { TenantKey } from '../crypto/model.js';
+import type { TenantKeyHolder } from '../crypto/rotation.js';
+import { FieldCipher, type Keyring, type TenantKeySet } from '../crypto/service.js';
 import type { User, UserInput } from '../identity/model.js';
 import { presentUser } from '../identity/present.js';
 import type { UserService } from '../identity/service.js';
@@ -12,7 +14,7 @@ import type { Clock } from '../platform/clock.js';
 import type { TenantContext } from '../platform/context.js';
 import { violatedUniqueIndex } from '../platform/db/errors.js';
 import { type GroupCommitter, isRetryable } from '../platform/db/group-commit.js';
-import type { Db, Queryable } from '../platform/db/index.js';
+import type { Db, Queryable, Tx } from '../platform/db/index.js';
 import { mapStoreError, transact } from '../platform/db/tx.js';
 import { type ErrorCode, RosterError } from '../platform/errors.js';
 import type { Metrics } from '../platform/metrics.js';
@@ -81,15 +83,11 @@ export class LifecycleService {
    * @throws idempotency.key_reused, licenses.unknown_product, and the user-creation errors
    */
   async onboard(ctx: TenantContext, input: OnboardingInput, idempotencyKey: string): Promise<StoredAnswer> {
-    const key = await this.#d.keys.tenantKey(this.#d.db.kysely, ctx.tenantId);
-    // Keyed fingerprint: a plain hash of a body full of PII could be confirmed by guessing.
-    const hash = createHmac('sha256', key.indexKey)
-      .update('idempotency\0')
-      .update(canonicalJson(input))
-      .digest('hex');
+    const keys = await this.#d.keys.tenantKeys(this.#d.db.kysely, ctx.tenantId);
+    const hash = fingerprint(keys.current, input);
     const slot = `${ctx.tenantId}\0${idempotencyKey}`;
     const running = this.#inFlight.get(slot);
-    if (running !== undefined) return this.#replay(await running, hash);
+    if (running !== undefined) return this.#replay(await running, hash, keys, input);
     const p = this.#onboardOnce(ctx, input, idempotencyKey, hash);
     this.#inFlight.set(slot, p);
     try {
@@ -103,8 +101,16 @@ export class LifecycleService {
     }
   }
 
-  #replay(first: { hash: string; answer: StoredAnswer }, hash: string): StoredAnswer {
-    if (first.hash !== hash) throw new RosterError('idempotency.key_reused');
+  /** `first` may have been fingerprinted under an older key version (a rotation since): compare under it. */
+  #replay(
+    first: { hash: string; answer: StoredAnswer },
+    hash: string,
+    keys: TenantKeySet,
+    input: OnboardingInput,
+  ): StoredAnswer {
+    const version = fingerprintVersion(first.hash);
+    const mine = version === keys.current.version ? hash : fingerprint(keys.get(version), input);
+    if (first.hash !== mine) throw new RosterError('idempotency.key_reused');
     this.#d.metrics?.onboardings.inc({ outcome: 'replayed' });
     return { ...first.answer, replayed: true };
   }
@@ -117,8 +123,9 @@ export class LifecycleService {
     const rec = await store.findIdempotencyRecord(q, ctx.tenantId, idempotencyKey);
     if (!rec) return undefined;
     if (rec.expiresAt <= this.#d.clock.now().toISOString()) return 'expired';
-    const key = await this.#d.keys.tenantKey(q, ctx.tenantId);
-    const body = new FieldCipher(key, 'idempotency_keys', idempotencyKey).openText(
+    if (rec.status === store.ERASED_STATUS) throw new RosterError('identity.user_erased');
+    const keys = await this.#d.keys.tenantKeys(q, ctx.tenantId);
+    const body = new FieldCipher(keys.get(rec.keyVersion), 'idempotency_keys', idempotencyKey).openText(
       'response',
       rec.responseSealed,
     );
@@ -168,9 +175,12 @@ export class LifecycleService {
               assignments: assignments.map(presentAssignment),
             });
             const now = this.#d.clock.now();
-            const key = await this.#d.keys.tenantKey(tx, ctx.tenantId);
+            const key = (await this.#d.keys.tenantKeys(tx, ctx.tenantId)).current;
             await store.insertIdempotencyRecord(tx, ctx.tenantId, idempotencyKey, {
-              requestHash: hash,
+              // Fingerprinted under the version that seals the answer (a rotation may have begun since).
+              requestHash: key.version === fingerprintVersion(hash) ? hash : fingerprint(key, input),
+              keyVersion: key.version,
+              userId: user.id,
               status: 201,
               responseSealed: new FieldCipher(key, 'idempotency_keys', idempotencyKey).sealText(
                 'response',
@@ -191,7 +201,8 @@ export class LifecycleService {
         },
         { lockKey: `licenses:${ctx.tenantId}` },
       );
-      if (outcome.answer.replayed) return { hash: outcome.hash, answer: this.#replay(outcome, hash) };
+      if (outcome.answer.replayed)
+        return { hash: outcome.hash, answer: this.#replay(outcome, hash, await this.#keys(ctx), input) };
       this.#d.metrics?.onboardings.inc({ outcome: 'created' });
       return outcome;
     } catch (err) {
@@ -201,8 +212,12 @@ export class LifecycleService {
       const theirs = await this.#stored(this.#d.db.kysely, ctx, idempotencyKey);
       if (theirs === undefined || theirs === 'expired')
         throw underUser(mapStoreError(err.original, ONBOARDING_UNIQUES));
-      return { hash: theirs.hash, answer: this.#replay(theirs, hash) };
+      return { hash: theirs.hash, answer: this.#replay(theirs, hash, await this.#keys(ctx), input) };
     }
+  }
+
+  #keys(ctx: TenantContext): Promise<TenantKeySet> {
+    return this.#d.keys.tenantKeys(this.#d.db.kysely, ctx.tenantId);
   }
 
   /**
@@ -232,10 +247,44 @@ export class LifecycleService {
     });
   }
 
+  /**
+   * Stored answers under a tenant key: they cannot be rewritten (their request fingerprints cannot be
+   * recomputed without the request), so an older version stays live until they expire (25 h).
+   */
+  keyHolder(): TenantKeyHolder {
+    return {
+      name: 'idempotency_keys',
+      remaining: (q, tenantId, version) =>
+        store.countLiveRecordsBelowKeyVersion(q, tenantId, version, this.#d.clock.now().toISOString()),
+    };
+  }
+
+  /** In an erasure's transaction: the user's stored answers are destroyed (see `store.eraseRecordsOf`). */
+  async eraseAnswersOf(tx: Tx, ctx: TenantContext, userId: string): Promise<void> {
+    await store.eraseRecordsOf(tx, ctx.tenantId, userId);
+  }
+
   /** Deletes expired idempotency records. */
   async purgeExpiredKeys(): Promise<number> {
     return store.purgeExpiredIdempotency(this.#d.db.kysely, this.#d.clock.now().toISOString());
   }
+}
+
+/**
+ * The keyed fingerprint of an onboarding request, `<tenant key version>:<hex>` (a plain hash of a body full
+ * of PII could be confirmed by guessing). Fingerprints stored before key versions carry no prefix: version 1.
+ */
+function fingerprint(key: TenantKey, input: OnboardingInput): string {
+  const mac = createHmac('sha256', key.indexKey)
+    .update('idempotency\0')
+    .update(canonicalJson(input))
+    .digest('hex');
+  return key.version === 1 ? mac : `${key.version}:${mac}`;
+}
+
+function fingerprintVersion(hash: string): number {
+  const at = hash.indexOf(':');
+  return at < 0 ? 1 : Number(hash.slice(0, at));
 }
 
 /** Field errors of the user part point into the request body's `user` member. */

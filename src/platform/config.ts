@@ -14,6 +14,11 @@ export interface Config {
   readonly host: string;
   readonly databaseUrl: string;
   readonly keyFile: string;
+  readonly keyProvider: 'local' | 'pkcs11';
+  readonly pkcs11Module: string | undefined;
+  readonly pkcs11TokenLabel: string | undefined;
+  readonly pkcs11Pin: string | undefined;
+  readonly pkcs11PinFile: string | undefined;
   readonly adminToken: string | undefined;
   readonly redisUrl: string | undefined;
   readonly logLevel: LogLevel;
@@ -224,6 +229,56 @@ export const SETTINGS = [
     parse: (raw, env) => parseRate(raw, env, 250),
   }),
   setting({
+    key: 'keyProvider',
+    env: 'ROSTER_KEY_PROVIDER',
+    flag: 'key-provider',
+    secret: false,
+    description: 'Where the key-encryption key lives: local (ROSTER_KEY_FILE) or pkcs11 (an HSM)',
+    defaultText: 'local',
+    parse(raw, env) {
+      if (raw === undefined || raw === '') return 'local';
+      const v = raw.trim().toLowerCase();
+      if (v !== 'local' && v !== 'pkcs11') throw new ConfigError(env, 'must be local or pkcs11');
+      return v;
+    },
+  }),
+  setting({
+    key: 'pkcs11Module',
+    env: 'ROSTER_PKCS11_MODULE',
+    flag: 'pkcs11-module',
+    secret: false,
+    description: 'Path of the PKCS#11 module (.so) of the HSM (with ROSTER_KEY_PROVIDER=pkcs11)',
+    defaultText: 'none',
+    parse: optionalText,
+  }),
+  setting({
+    key: 'pkcs11TokenLabel',
+    env: 'ROSTER_PKCS11_TOKEN_LABEL',
+    flag: 'pkcs11-token-label',
+    secret: false,
+    description: 'Label of the HSM token that holds the key-encryption keys',
+    defaultText: 'none',
+    parse: optionalText,
+  }),
+  setting({
+    key: 'pkcs11Pin',
+    env: 'ROSTER_PKCS11_PIN',
+    flag: 'pkcs11-pin',
+    secret: true,
+    description: 'User PIN of the HSM token (or ROSTER_PKCS11_PIN_FILE)',
+    defaultText: 'none',
+    parse: optionalText,
+  }),
+  setting({
+    key: 'pkcs11PinFile',
+    env: 'ROSTER_PKCS11_PIN_FILE',
+    flag: 'pkcs11-pin-file',
+    secret: false,
+    description: 'File holding the user PIN of the HSM token (first line)',
+    defaultText: 'none',
+    parse: optionalText,
+  }),
+  setting({
     key: 'auditKeyFile',
     env: 'ROSTER_AUDIT_KEY_FILE',
     flag: 'audit-key-file',
@@ -283,6 +338,12 @@ export const SETTINGS = [
   }),
 ] as const;
 
+function optionalText(raw: string | undefined, env: string): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.trim() === '') throw new ConfigError(env, 'may not be blank');
+  return raw;
+}
+
 function parseRate(raw: string | undefined, env: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+(\.\d+)?$/.test(raw.trim()) || Number(raw) > 1_000_000) {
@@ -305,6 +366,17 @@ export function loadConfig(env: ConfigSource, flags: ConfigSource = {}): Config 
     out[s.key] = s.parse(raw, fromFlag === undefined ? s.env : `--${s.flag}`);
   }
   if (out.auditKeyFile === '') out.auditKeyFile = join(dirname(out.keyFile as string), 'audit.key');
+  if (out.keyProvider === 'pkcs11') {
+    if (out.pkcs11Module === undefined)
+      throw new ConfigError('ROSTER_PKCS11_MODULE', 'is required with ROSTER_KEY_PROVIDER=pkcs11');
+    if (out.pkcs11TokenLabel === undefined)
+      throw new ConfigError('ROSTER_PKCS11_TOKEN_LABEL', 'is required with ROSTER_KEY_PROVIDER=pkcs11');
+    if ((out.pkcs11Pin === undefined) === (out.pkcs11PinFile === undefined))
+      throw new ConfigError(
+        'ROSTER_PKCS11_PIN',
+        'give exactly one of ROSTER_PKCS11_PIN and ROSTER_PKCS11_PIN_FILE',
+      );
+  }
   return Object.freeze(out) as unknown as Config;
 }
 

@@ -203,6 +203,28 @@ export const ERROR_CATALOGUE = {
     kind: 'internal',
     status: 500,
   },
+  'crypto.unavailable': {
+    title: 'The key provider (HSM or key file) is not reachable; nothing was changed',
+    kind: 'unavailable',
+    status: 503,
+  },
+  'keys.rotation_running': {
+    title: 'A rotation of these keys is already running',
+    kind: 'conflict',
+    status: 409,
+  },
+  'keys.job_not_found': { title: 'Key job not found', kind: 'not_found', status: 404 },
+  'keys.version_in_use': {
+    title: 'That key version still wraps keys, or is the current one; it cannot be destroyed',
+    kind: 'conflict',
+    status: 409,
+  },
+  'identity.user_erased': {
+    title: 'The user this request created was erased; the answer is gone',
+    kind: 'not_found',
+    status: 410,
+  },
+  'erasure.not_found': { title: 'Erasure request not found', kind: 'not_found', status: 404 },
   'store.conflict': {
     title: 'The change conflicts with a concurrent change; retry',
     kind: 'conflict',

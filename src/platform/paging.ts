@@ -73,3 +73,20 @@ export function pageOf<R, T>(
     ...(more && last !== undefined ? { nextCursor: encodeCursor(keyOf(last)) } : {}),
   };
 }
+
+/**
+ * A page of rows that are their own items, keyed by `id`: `fetch` is asked for the rows after the cursor's
+ * id, one more than the page holds (the extra one only says another page exists).
+ */
+export async function pageById<T extends { id: string }>(
+  page: { cursor?: string; limit: number },
+  fetch: (range: { afterId: string | undefined; limit: number }) => Promise<T[]>,
+): Promise<Page<T>> {
+  const rows = await fetch({ afterId: decodeCursor(page.cursor), limit: page.limit + 1 });
+  return pageOf(
+    rows,
+    page.limit,
+    (r) => r.id,
+    (r) => r,
+  );
+}

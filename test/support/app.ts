@@ -88,7 +88,7 @@ let seq = 0;
 export function useTestApp(
   kind: StoreKind,
   env: Record<string, string> = {},
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; keyCache?: { ttlMs?: number; versionCheckMs?: number } } = {},
 ): () => TestApp {
   let t: TestApp | undefined;
   let store: TestStore | undefined;
@@ -107,6 +107,7 @@ export function useTestApp(
     const app = await buildApp(config, {
       logger: createLogger('silent'),
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.keyCache ? { keyCache: options.keyCache } : {}),
     });
     const admin = clientFor(app, ADMIN_TOKEN);
     t = {

@@ -46,6 +46,9 @@ function openSqlite(path: string): Db {
   database.pragma('synchronous = FULL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
+  // Deleted content is overwritten with zeros, not left in free pages: an erased user's sealed data key
+  // must not stay readable in the file (docs/encryption.md, Erasure).
+  database.pragma('secure_delete = ON');
   // Kysely prepares every query anew; preparing is a good part of a query's cost in better-sqlite3, and
   // Roster runs the same few dozen statements over and over: keep them prepared.
   const statements = new Map<string, SQLite.Statement>();

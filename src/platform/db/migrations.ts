@@ -325,6 +325,87 @@ const MIGRATIONS: Record<string, Up> = {
       .values({ name: 'integrator', at: new Date(0).toISOString() } as never)
       .execute();
   },
+
+  '0004_keys': async (db, dialect) => {
+    const binary = dialect === 'postgres' ? 'bytea' : 'blob';
+
+    // Per-user data keys: each user row carries its own data key, sealed under a tenant key version
+    // (`key_version`, which also computed the row's blind indexes). Null data key: sealed the old way,
+    // directly under the tenant key (rows written before 0004; a tenant-key rotation converts them).
+    await db.schema.alterTable('users').addColumn('data_key_enc', sql.raw(binary)).execute();
+    await db.schema
+      .alterTable('users')
+      .addColumn('key_version', 'integer', (c) => c.notNull().defaultTo(1))
+      .execute();
+    await db.schema
+      .createIndex('users_key_version')
+      .on('users')
+      .columns(['tenant_id', 'key_version'])
+      .execute();
+
+    // A retired tenant key version has its wrapped key emptied (destroyed); the row stays for the record.
+    await db.schema.alterTable('tenant_keys').addColumn('retired_at', 'text').execute();
+    await db.schema
+      .createIndex('tenant_keys_kek_version')
+      .on('tenant_keys')
+      .columns(['kek_version'])
+      .execute();
+
+    // Stored onboarding answers: whose (so an erasure deletes them) and under which tenant key version.
+    await db.schema.alterTable('idempotency_keys').addColumn('user_id', 'text').execute();
+    await db.schema
+      .alterTable('idempotency_keys')
+      .addColumn('key_version', 'integer', (c) => c.notNull().defaultTo(1))
+      .execute();
+    await db.schema
+      .createIndex('idempotency_keys_user')
+      .on('idempotency_keys')
+      .columns(['tenant_id', 'user_id'])
+      .execute();
+
+    // KEK versions as the operators' record: when each was made and retired (the provider holds the keys).
+    await db.schema
+      .createTable('kek_versions')
+      .addColumn('version', 'integer', (c) => c.primaryKey())
+      .addColumn('provider', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('retired_at', 'text')
+      .execute();
+
+    // Background rewrap jobs (KEK rotation: tenant keys; tenant-key rotation: users and stored answers).
+    await db.schema
+      .createTable('key_jobs')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('tenant_id', 'text')
+      .addColumn('from_version', 'integer', (c) => c.notNull())
+      .addColumn('to_version', 'integer', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('total', 'integer', (c) => c.notNull())
+      .addColumn('done', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('heartbeat_at', 'text', (c) => c.notNull())
+      .addColumn('finished_at', 'text')
+      .execute();
+    await db.schema.createIndex('key_jobs_state').on('key_jobs').columns(['state', 'kind']).execute();
+
+    // GDPR erasure requests (Art. 17): the record that a person's data was erased, holding no PII.
+    await db.schema
+      .createTable('erasure_requests')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id'))
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('requested_by', 'text', (c) => c.notNull())
+      .addColumn('requested_at', 'text', (c) => c.notNull())
+      .addColumn('completed_at', 'text')
+      .execute();
+    await db.schema
+      .createIndex('erasure_requests_tenant')
+      .on('erasure_requests')
+      .columns(['tenant_id', 'id'])
+      .execute();
+  },
 };
 
 function provider(dialect: Dialect): MigrationProvider {

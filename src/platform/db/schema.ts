@@ -22,6 +22,9 @@ export interface Database {
   audit_trees: AuditTreesTable;
   audit_checkpoints: AuditCheckpointsTable;
   audit_signing_keys: AuditSigningKeysTable;
+  kek_versions: KekVersionsTable;
+  key_jobs: KeyJobsTable;
+  erasure_requests: ErasureRequestsTable;
   audit_integrator: { name: string; at: string };
 }
 
@@ -74,6 +77,8 @@ export interface IdempotencyKeysTable {
   response_enc: Buffer;
   created_at: string;
   expires_at: string;
+  user_id: string | null;
+  key_version: number;
 }
 
 export interface TenantsTable {
@@ -89,6 +94,38 @@ export interface TenantKeysTable {
   kek_version: number;
   wrapped_key: Buffer;
   created_at: string;
+  retired_at: string | null;
+}
+
+export interface KekVersionsTable {
+  version: number;
+  provider: string;
+  created_at: string;
+  retired_at: string | null;
+}
+
+export interface KeyJobsTable {
+  id: string;
+  kind: string;
+  tenant_id: string | null;
+  from_version: number;
+  to_version: number;
+  state: string;
+  total: number;
+  done: number;
+  created_at: string;
+  heartbeat_at: string;
+  finished_at: string | null;
+}
+
+export interface ErasureRequestsTable {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  state: string;
+  requested_by: string;
+  requested_at: string;
+  completed_at: string | null;
 }
 
 export interface ApiTokensTable {
@@ -127,6 +164,8 @@ export interface UsersTable {
   status: string;
   created_at: string;
   updated_at: string;
+  data_key_enc: Buffer | null;
+  key_version: number;
 }
 
 export interface UserEmailsTable {

@@ -18,6 +18,7 @@ import {
   expectChangedOnlyByDenials,
   stable,
 } from '../../support/audit-views.js';
+import { erasureAndKeyJob } from '../../support/keys.js';
 import { loadRouteTable, routeKey, routeName, uniqueName } from '../../support/routes.js';
 import { describeEachStore } from '../../support/stores.js';
 
@@ -48,6 +49,9 @@ interface World {
   readonly otherUserId: string;
   readonly groupId: string;
   readonly tokenId: string;
+  /** An erasure record and a finished rotation job of this tenant's key. */
+  readonly erasureId: string;
+  readonly keyJobId: string;
   /** A product the first user holds a seat of (absent when the app has no license routes). */
   readonly sku?: string;
   /** A product the first user holds nothing of, whose pool has room. */
@@ -66,6 +70,8 @@ const PARAMS: Record<string, (w: World, method: string) => string | undefined> =
   'tokens/:id': (w) => w.tokenId,
   'pools/:id': (w) => w.idlePoolId,
   'licenses/:sku': (w) => w.sku,
+  'erasure-requests/:id': (w) => w.erasureId,
+  'jobs/:id': (w) => w.keyJobId,
 };
 
 /**
@@ -122,6 +128,9 @@ const WRITES: Record<string, (w: World) => Call> = {
   'POST /api/v1/users/:id/licenses': (w) => ({ body: { product: w.spareSku } }),
   'DELETE /api/v1/users/:id/licenses/:sku': () => ({}),
   'POST /api/v1/users/:id/offboard': () => ({}),
+  'POST /api/v1/erasure-requests': (w) => ({ body: { userId: w.otherUserId } }),
+  'POST /api/v1/keys/rotate': () => ({}),
+  'POST /api/v1/tenants/:id/keys/rotate': () => ({}),
   'POST /api/v1/onboardings': () => ({
     body: { user: { userName: `${u('joiner')}@example.com` }, products: [] },
     headers: { 'idempotency-key': u('idem') },
@@ -183,7 +192,7 @@ const is2xx = (res: Answer) => res.status >= 200 && res.status < 300;
 describeEachStore(
   'authentication and authorisation of every route (generated from the route table)',
   (kind) => {
-    const t = useTestApp(kind, ENV);
+    const t = useTestApp(kind, ENV, { keyCache: { versionCheckMs: 20 } });
     const hasRoute = (method: string, url: string) =>
       ROUTES.some((r) => r.method === method && r.url === url);
 
@@ -235,6 +244,7 @@ describeEachStore(
         otherUserId: other.body.id,
         groupId: group.body.id,
         tokenId: token.body.id,
+        ...(await erasureAndKeyJob(t(), api, tenantId)),
         actor: await actorOf(api, user.body.id),
         at: new Date().toISOString(),
         ...(sku ? { sku } : {}),

@@ -12,6 +12,7 @@ import {
   expectChangedOnlyByDenials,
   stable,
 } from '../../support/audit-views.js';
+import { erasureAndKeyJob } from '../../support/keys.js';
 import { loadRouteTable, routeKey, uniqueName } from '../../support/routes.js';
 import { describeEachStore } from '../../support/stores.js';
 
@@ -121,6 +122,8 @@ interface Fixture {
   readonly otherUserId: string;
   readonly groupId: string;
   readonly tokenId: string;
+  readonly erasureId: string;
+  readonly keyJobId: string;
   readonly sku?: string;
   readonly spareSku?: string;
   readonly poolId?: string;
@@ -134,6 +137,8 @@ const PARAMS: Record<string, (f: Fixture, method: string) => string | undefined>
   'tokens/:id': (f) => f.tokenId,
   'pools/:id': (f) => f.poolId,
   'licenses/:sku': (f) => f.sku,
+  'erasure-requests/:id': (f) => f.erasureId,
+  'jobs/:id': (f) => f.keyJobId,
 };
 
 /** A valid body (and headers) for every write route that takes a body. */
@@ -151,6 +156,7 @@ const BODIES: Record<
   'POST /api/v1/pools': (f) => ({ body: { product: f.sku, name: u('pool'), capacity: 3 } }),
   'PATCH /api/v1/pools/:id': () => ({ body: { capacity: 9, name: u('pool') } }),
   'POST /api/v1/users/:id/licenses': (f) => ({ body: { product: f.spareSku } }),
+  'POST /api/v1/erasure-requests': (f) => ({ body: { userId: f.otherUserId } }),
   'POST /api/v1/onboardings': () => ({
     body: { user: { userName: `${u('joiner')}@example.com` }, products: [] },
     headers: { 'idempotency-key': u('idem') },
@@ -158,7 +164,12 @@ const BODIES: Record<
 };
 
 /** Write routes that take no body at all. */
-const BODYLESS = new Set(['PUT /api/v1/groups/:id/members/:userId', 'POST /api/v1/users/:id/offboard']);
+const BODYLESS = new Set([
+  'PUT /api/v1/groups/:id/members/:userId',
+  'POST /api/v1/users/:id/offboard',
+  'POST /api/v1/keys/rotate',
+  'POST /api/v1/tenants/:id/keys/rotate',
+]);
 
 function paramsOf(url: string): { name: string; key: string }[] {
   const segs = url.split('/');
@@ -182,7 +193,7 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 // ---------------------------------------------------------------------------------------------------------
 
 describeEachStore('REST errors', (kind) => {
-  const t = useTestApp(kind, ENV);
+  const t = useTestApp(kind, ENV, { keyCache: { versionCheckMs: 20 } });
   const hasRoute = (method: string, url: string) => ROUTES.some((r) => r.method === method && r.url === url);
 
   /** A fresh tenant with two users (one managed by the other) and a group holding the first. */
@@ -1286,7 +1297,7 @@ describeEachStore('REST errors with ROSTER_BODY_LIMIT=2kb', (kind) => {
 });
 
 describeEachStore('REST errors on every write route (generated from the route table)', (kind) => {
-  const t = useTestApp(kind, ENV);
+  const t = useTestApp(kind, ENV, { keyCache: { versionCheckMs: 20 } });
   const hasRoute = (method: string, url: string) => ROUTES.some((r) => r.method === method && r.url === url);
 
   async function fixture(): Promise<Fixture> {
@@ -1307,6 +1318,7 @@ describeEachStore('REST errors on every write route (generated from the route ta
       otherUserId: other.body.id,
       groupId: group.body.id,
       tokenId: token.body.id,
+      ...(await erasureAndKeyJob(t(), api, tenantId)),
     };
     if (!hasRoute('POST', '/api/v1/products') || !hasRoute('POST', '/api/v1/pools')) return f;
     const sku = u('SKU');
@@ -1446,6 +1458,8 @@ describeEachStore('413 on every write route (generated, ROSTER_BODY_LIMIT=2kb)',
         otherUserId: '01900000-0000-7000-8000-000000000002',
         groupId: '01900000-0000-7000-8000-000000000003',
         tokenId: '01900000-0000-7000-8000-000000000004',
+        erasureId: '01900000-0000-7000-8000-000000000005',
+        keyJobId: '01900000-0000-7000-8000-000000000006',
         sku: 'SKU-1',
         spareSku: 'SKU-2',
         poolId: '01900000-0000-7000-8000-000000000005',

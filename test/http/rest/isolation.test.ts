@@ -17,6 +17,7 @@ import {
   expectOnlyDenials,
   stable,
 } from '../../support/audit-views.js';
+import { erasureAndKeyJob } from '../../support/keys.js';
 import { loadRouteTable, routeKey, routeName, uniqueName } from '../../support/routes.js';
 import { describeEachStore } from '../../support/stores.js';
 
@@ -46,6 +47,10 @@ interface World {
   readonly otherUserId: string;
   readonly groupId: string;
   readonly tokenId: string;
+  /** An erasure record of a third user (erased at set-up). */
+  readonly erasureId: string;
+  /** The job of a rotation of this tenant's key, begun at set-up (running while the tests run). */
+  readonly keyJobId: string;
   readonly sku?: string;
   readonly spareSku?: string;
   readonly poolId?: string;
@@ -73,6 +78,8 @@ const PARAMS: Record<string, (w: World, method: string) => string | undefined> =
   'tokens/:id': (w) => w.tokenId,
   'pools/:id': (w) => w.poolId,
   'licenses/:sku': (w) => w.sku,
+  'erasure-requests/:id': (w) => w.erasureId,
+  'jobs/:id': (w) => w.keyJobId,
 };
 
 /** A value no tenant has, per parameter: B's ids must answer exactly like these. */
@@ -84,6 +91,8 @@ const NOWHERE: Record<string, () => string> = {
   'tokens/:id': () => '01900000-0000-7000-8000-00000000000e',
   'pools/:id': () => '01900000-0000-7000-8000-00000000000f',
   'licenses/:sku': () => 'NO-SUCH-SKU',
+  'erasure-requests/:id': () => '01900000-0000-7000-8000-000000000010',
+  'jobs/:id': () => '01900000-0000-7000-8000-000000000011',
 };
 
 /**
@@ -123,6 +132,9 @@ const WRITES: Record<string, (w: World) => Call> = {
   'POST /api/v1/users/:id/licenses': (w) => ({ body: { product: w.spareSku } }),
   'DELETE /api/v1/users/:id/licenses/:sku': () => ({}),
   'POST /api/v1/users/:id/offboard': () => ({}),
+  'POST /api/v1/erasure-requests': (w) => ({ body: { userId: w.otherUserId } }),
+  'POST /api/v1/keys/rotate': () => ({}),
+  'POST /api/v1/tenants/:id/keys/rotate': () => ({}),
   'POST /api/v1/onboardings': () => ({
     body: { user: { userName: `${u('joiner')}@example.com` }, products: [] },
     headers: { 'idempotency-key': u('idem') },
@@ -206,7 +218,7 @@ async function listAll(c: Client, path: string, headers?: Record<string, string>
 const SINGLE_ANSWERS = ['/openapi.json', '/audit/checkpoints/latest', '/audit/public-key'];
 
 describeEachStore('tenant isolation of every route (generated from the route table)', (kind) => {
-  const t = useTestApp(kind, ENV);
+  const t = useTestApp(kind, ENV, { keyCache: { versionCheckMs: 20 } });
   const hasRoute = (method: string, url: string) => ROUTES.some((r) => r.method === method && r.url === url);
 
   async function world(label: string, shared: string): Promise<World> {
@@ -259,6 +271,7 @@ describeEachStore('tenant isolation of every route (generated from the route tab
     expect(group.status, group.raw).toBe(201);
     const spare = await t().admin.post('/api/v1/tokens', { tenantId, name: `spare-${tag}` });
     expect(spare.status, spare.raw).toBe(201);
+    const keyThings = await erasureAndKeyJob(t(), api, tenantId);
     const secrets = [
       tenantId,
       tenantName,
@@ -266,6 +279,9 @@ describeEachStore('tenant isolation of every route (generated from the route tab
       tok.body.token,
       spare.body.id,
       spare.body.token,
+      keyThings.erasedUserId,
+      keyThings.erasureId,
+      keyThings.keyJobId,
       user.body.id,
       other.body.id,
       group.body.id,
@@ -306,6 +322,8 @@ describeEachStore('tenant isolation of every route (generated from the route tab
       otherUserId: other.body.id,
       groupId: group.body.id,
       tokenId: spare.body.id,
+      erasureId: keyThings.erasureId,
+      keyJobId: keyThings.keyJobId,
       ...(sku ? { sku } : {}),
       ...(spareSku ? { spareSku } : {}),
       ...(poolId ? { poolId } : {}),
@@ -665,6 +683,20 @@ describeEachStore('tenant isolation of every route (generated from the route tab
         expect(res.status, `${label}: ${res.raw}`).toBe(422);
         expect(res.body.code, label).toBe(code);
         expectNoLeak(res, b, label);
+      }
+      expect(await view(b)).toEqual(beforeB);
+      expect(await view(a)).toEqual(beforeA);
+    });
+
+    it('A cannot erase B’s user (404 like an unknown id) and nothing changes', async () => {
+      const { a, b } = await worlds();
+      const beforeA = await view(a);
+      const beforeB = await view(b);
+      for (const userId of [b.userId, b.otherUserId]) {
+        const res = await a.api.post('/api/v1/erasure-requests', { userId });
+        expect(res.status, res.raw).toBe(404);
+        expect(res.body.code).toBe('identity.user_not_found');
+        expectNoLeak(res, b, 'POST /erasure-requests with B’s user');
       }
       expect(await view(b)).toEqual(beforeB);
       expect(await view(a)).toEqual(beforeA);

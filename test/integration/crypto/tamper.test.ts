@@ -229,4 +229,128 @@ describeEachStore('tampered ciphertext', (kind) => {
       true,
     );
   });
+
+  // ---- per-user data keys (users.data_key_enc, format 0x01, sealing the *_enc columns, format 0x02)
+
+  async function setRaw(id: string, values: Partial<UsersTable>): Promise<void> {
+    const res = await t()
+      .app.db.kysely.updateTable('users')
+      .set(values)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    expect(Number(res.numUpdatedRows)).toBe(1);
+  }
+
+  /** The row holds a per-user data key (sealed under the tenant key) and its columns are sealed under it. */
+  async function expectPerUserKey(id: string): Promise<UsersTable> {
+    const r = await row(id);
+    expect(r.data_key_enc, 'a per-user data key').not.toBeNull();
+    expect(Buffer.from(r.data_key_enc as Buffer)[0], 'data_key_enc: tenant-key format').toBe(0x01);
+    for (const c of SEALED) expect(Buffer.from(r[c] as Buffer)[0], `${c}: data-key format`).toBe(0x02);
+    return r;
+  }
+
+  it('swapping only the sealed data keys of two users makes both fail, never showing the other’s values', async () => {
+    const { api, users } = await tenantWithUsers(3);
+    const [a, b, c] = users as [(typeof users)[0], (typeof users)[0], (typeof users)[0]];
+    const [ra, rb] = [await expectPerUserKey(a.id), await expectPerUserKey(b.id)];
+    await setRaw(a.id, { data_key_enc: rb.data_key_enc });
+    await setRaw(b.id, { data_key_enc: ra.data_key_enc });
+    expectIntegrityFailure(await api.get(`/api/v1/users/${a.id}`), piiOf(b.pii), piiOf(a.pii));
+    expectIntegrityFailure(await api.get(`/api/v1/users/${b.id}`), piiOf(a.pii), piiOf(b.pii));
+    expectIntegrityFailure(
+      await api.get(`/api/v1/users?userName=${encodeURIComponent(a.pii.userName)}`),
+      piiOf(a.pii),
+      piiOf(b.pii),
+    );
+    const other = await api.get(`/api/v1/users/${c.id}`);
+    expect(other.status, other.raw).toBe(200);
+    expect(other.body).toMatchObject(c.pii);
+  });
+
+  it('copying a user’s data key and every sealed column onto another user’s row fails for the receiver', async () => {
+    const { api, users } = await tenantWithUsers(2);
+    const [a, b] = users as [(typeof users)[0], (typeof users)[0]];
+    const ra = await expectPerUserKey(a.id);
+    await expectPerUserKey(b.id);
+    await setRaw(b.id, {
+      data_key_enc: ra.data_key_enc,
+      key_version: ra.key_version,
+      ...Object.fromEntries(SEALED.map((col) => [col, ra[col]])),
+    });
+    // Every byte B holds now is A's, yet the values are bound (AAD) to A's row id: B's read fails.
+    expectIntegrityFailure(await api.get(`/api/v1/users/${b.id}`), piiOf(a.pii), piiOf(b.pii));
+    expectIntegrityFailure(await api.get('/api/v1/users'), piiOf(a.pii), piiOf(b.pii));
+    const source = await api.get(`/api/v1/users/${a.id}`);
+    expect(source.status, source.raw).toBe(200);
+    expect(source.body).toMatchObject(a.pii);
+  });
+
+  it.each([
+    ['given_name_enc', 'family_name_enc'],
+    ['emails_enc', 'phone_numbers_enc'],
+    ['user_name_enc', 'display_name_enc'],
+  ] as [SealedColumn, SealedColumn][])(
+    'under a per-user data key, swapping %s and %s of one user is detected',
+    async (x, y) => {
+      const { api, users } = await tenantWithUsers(1);
+      const [a] = users as [(typeof users)[0]];
+      const r = await expectPerUserKey(a.id);
+      await set(a.id, { [x]: r[y], [y]: r[x] });
+      expectIntegrityFailure(await api.get(`/api/v1/users/${a.id}`), piiOf(a.pii));
+    },
+  );
+
+  it('a legacy row (no data key) whose columns are sealed under a user data key fails the format check', async () => {
+    const { FieldCipher } = await import('../../../src/crypto/service.js');
+    const { api, users } = await tenantWithUsers(1);
+    const [a] = users as [(typeof users)[0]];
+    const r = await expectPerUserKey(a.id);
+    // The check can fail: a genuine legacy row (columns sealed directly under the tenant key) still reads.
+    const keys = await t().app.services.keys.tenantKeys(t().app.db.kysely, r.tenant_id);
+    const legacy = new FieldCipher(keys.get(r.key_version), 'users', a.id);
+    const values: Record<SealedColumn, unknown> = {
+      user_name_enc: a.pii.userName,
+      given_name_enc: a.pii.name.givenName,
+      family_name_enc: a.pii.name.familyName,
+      formatted_name_enc: a.pii.name.formatted,
+      display_name_enc: a.pii.displayName,
+      emails_enc: a.pii.emails,
+      phone_numbers_enc: a.pii.phoneNumbers,
+      addresses_enc: a.pii.addresses,
+    };
+    await setRaw(a.id, {
+      data_key_enc: null,
+      ...Object.fromEntries(
+        SEALED.map((col) => [col, legacy.sealJson(col.slice(0, -'_enc'.length), values[col])]),
+      ),
+    });
+    const ok = await api.get(`/api/v1/users/${a.id}`);
+    expect(ok.status, ok.raw).toBe(200);
+    expect(ok.body).toMatchObject(a.pii);
+
+    // The data key dropped, the columns sealed under it left: read as legacy, their format byte (0x02) is not
+    // the tenant key's (0x01), and the read fails rather than trying them as tenant-sealed.
+    await setRaw(a.id, {
+      data_key_enc: null,
+      ...Object.fromEntries(SEALED.map((col) => [col, r[col]])),
+    });
+    expectIntegrityFailure(await api.get(`/api/v1/users/${a.id}`), piiOf(a.pii));
+    // And the other way round: a data key present, the columns tenant-sealed (legacy) under it.
+    await setRaw(a.id, {
+      data_key_enc: r.data_key_enc,
+      ...Object.fromEntries(
+        SEALED.map((col) => [col, legacy.sealJson(col.slice(0, -'_enc'.length), values[col])]),
+      ),
+    });
+    expectIntegrityFailure(await api.get(`/api/v1/users/${a.id}`), piiOf(a.pii));
+    // Restored as written, the user reads again (the failures were the tampering's).
+    await setRaw(a.id, {
+      data_key_enc: r.data_key_enc,
+      ...Object.fromEntries(SEALED.map((col) => [col, r[col]])),
+    });
+    const back = await api.get(`/api/v1/users/${a.id}`);
+    expect(back.status, back.raw).toBe(200);
+    expect(back.body).toMatchObject(a.pii);
+  });
 });

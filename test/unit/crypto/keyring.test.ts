@@ -21,6 +21,11 @@ function countingProvider(): KeyProvider & { unwraps: number } {
     name: base.name,
     unwraps: 0,
     currentVersion: () => base.currentVersion(),
+    versions: () => base.versions(),
+    createVersion: () => base.createVersion(),
+    refresh: () => base.refresh(),
+    destroyVersion: (v: number) => base.destroyVersion(v),
+    close: async () => undefined,
     wrap: (k: Buffer, aad: Buffer) => base.wrap(k, aad),
     async unwrap(v: number, w: Buffer, aad: Buffer) {
       p.unwraps++;

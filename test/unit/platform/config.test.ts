@@ -28,6 +28,11 @@ describe('loadConfig defaults', () => {
       host: '127.0.0.1',
       databaseUrl: 'sqlite:./data/roster.db',
       keyFile: './data/roster.key',
+      keyProvider: 'local',
+      pkcs11Module: undefined,
+      pkcs11TokenLabel: undefined,
+      pkcs11Pin: undefined,
+      pkcs11PinFile: undefined,
       adminToken: undefined,
       redisUrl: undefined,
       logLevel: 'info',
@@ -67,7 +72,12 @@ describe('loadConfig defaults', () => {
         'ROSTER_DATABASE_URL',
         'ROSTER_HOST',
         'ROSTER_KEY_FILE',
+        'ROSTER_KEY_PROVIDER',
         'ROSTER_LOG_LEVEL',
+        'ROSTER_PKCS11_MODULE',
+        'ROSTER_PKCS11_PIN',
+        'ROSTER_PKCS11_PIN_FILE',
+        'ROSTER_PKCS11_TOKEN_LABEL',
         'ROSTER_PORT',
         'ROSTER_RATE_LIMIT_GLOBAL',
         'ROSTER_RATE_LIMIT_TENANT',
@@ -80,7 +90,12 @@ describe('loadConfig defaults', () => {
 
   it('marks the settings that may carry credentials as secret', () => {
     const secret = SETTINGS.filter((s) => s.secret).map((s) => s.env);
-    expect(secret.sort()).toEqual(['ROSTER_ADMIN_TOKEN', 'ROSTER_DATABASE_URL', 'ROSTER_REDIS_URL']);
+    expect(secret.sort()).toEqual([
+      'ROSTER_ADMIN_TOKEN',
+      'ROSTER_DATABASE_URL',
+      'ROSTER_PKCS11_PIN',
+      'ROSTER_REDIS_URL',
+    ]);
   });
 });
 
@@ -147,6 +162,40 @@ describe('ROSTER_KEY_FILE', () => {
   });
   it.each(['', '  '])('rejects the blank path %j', (p) => {
     expect(configError(() => loadConfig({ ROSTER_KEY_FILE: p })).setting).toBe('ROSTER_KEY_FILE');
+  });
+});
+
+describe('ROSTER_KEY_PROVIDER and the PKCS#11 settings', () => {
+  const hsm = {
+    ROSTER_KEY_PROVIDER: 'pkcs11',
+    ROSTER_PKCS11_MODULE: '/usr/lib/softhsm/libsofthsm2.so',
+    ROSTER_PKCS11_TOKEN_LABEL: 'roster',
+    ROSTER_PKCS11_PIN: '1234',
+  };
+  it('accepts local and pkcs11 in any case', () => {
+    expect(loadConfig({ ROSTER_KEY_PROVIDER: 'LOCAL' }).keyProvider).toBe('local');
+    expect(loadConfig(hsm).keyProvider).toBe('pkcs11');
+    expect(loadConfig({ ...hsm, ROSTER_KEY_PROVIDER: 'PKCS11' }).pkcs11TokenLabel).toBe('roster');
+  });
+  it.each(['ROSTER_PKCS11_MODULE', 'ROSTER_PKCS11_TOKEN_LABEL'])('pkcs11 requires %s', (missing) => {
+    const { [missing]: _gone, ...rest } = hsm as Record<string, string>;
+    const err = configError(() => loadConfig(rest));
+    expect(err.setting).toBe(missing);
+  });
+  it('pkcs11 requires exactly one of the PIN and the PIN file, and never echoes the PIN', () => {
+    const { ROSTER_PKCS11_PIN: _p, ...noPin } = hsm;
+    expect(configError(() => loadConfig(noPin)).setting).toBe('ROSTER_PKCS11_PIN');
+    const both = configError(() =>
+      loadConfig({ ...hsm, ROSTER_PKCS11_PIN: '98765-secret', ROSTER_PKCS11_PIN_FILE: '/p' }),
+    );
+    expect(both.setting).toBe('ROSTER_PKCS11_PIN');
+    expect(both.message).not.toContain('98765-secret');
+    expect(loadConfig({ ...noPin, ROSTER_PKCS11_PIN_FILE: '/run/secrets/pin' }).pkcs11PinFile).toBe(
+      '/run/secrets/pin',
+    );
+  });
+  it('local ignores the PKCS#11 settings being absent', () => {
+    expect(loadConfig({ ROSTER_KEY_PROVIDER: 'local' }).pkcs11Module).toBeUndefined();
   });
 });
 
@@ -280,6 +329,11 @@ describe('CLI flags', () => {
       ROSTER_AUDIT_LOG_NAME: 'env-log',
       ROSTER_AUDIT_CHECKPOINT_INTERVAL: '2',
       ROSTER_AUDIT_INTEGRATOR: 'on',
+      ROSTER_KEY_PROVIDER: 'local',
+      ROSTER_PKCS11_MODULE: '/env/module.so',
+      ROSTER_PKCS11_TOKEN_LABEL: 'env-token',
+      ROSTER_PKCS11_PIN: 'env-pin',
+      ROSTER_PKCS11_PIN_FILE: '/env/pin',
     };
     const flags = {
       port: '2222',
@@ -296,8 +350,13 @@ describe('CLI flags', () => {
       'audit-log-name': 'flag-log',
       'audit-checkpoint-interval': '0.5',
       'audit-integrator': 'off',
+      'key-provider': 'pkcs11',
+      'pkcs11-module': '/flag/module.so',
+      'pkcs11-token-label': 'flag-token',
+      'pkcs11-pin-file': '/flag/pin',
     };
-    expect(loadConfig(env, flags)).toEqual({
+    const { ROSTER_PKCS11_PIN: _pin, ...envWithOnePin } = env;
+    expect(loadConfig(envWithOnePin, flags)).toEqual({
       port: 2222,
       host: 'flag-host',
       databaseUrl: 'postgres://flag@db/roster',
@@ -312,6 +371,11 @@ describe('CLI flags', () => {
       auditLogName: 'flag-log',
       auditCheckpointInterval: 500,
       auditIntegrator: false,
+      keyProvider: 'pkcs11',
+      pkcs11Module: '/flag/module.so',
+      pkcs11TokenLabel: 'flag-token',
+      pkcs11Pin: undefined,
+      pkcs11PinFile: '/flag/pin',
     });
   });
 
@@ -358,6 +422,11 @@ describe('ConfigError', () => {
     ['ROSTER_AUDIT_LOG_NAME', 'audit-log-name', `log+${SECRET}`],
     ['ROSTER_AUDIT_CHECKPOINT_INTERVAL', 'audit-checkpoint-interval', `${SECRET}`],
     ['ROSTER_AUDIT_INTEGRATOR', 'audit-integrator', `${SECRET}`],
+    ['ROSTER_KEY_PROVIDER', 'key-provider', `hsm-${SECRET}`],
+    ['ROSTER_PKCS11_MODULE', 'pkcs11-module', '   '],
+    ['ROSTER_PKCS11_TOKEN_LABEL', 'pkcs11-token-label', '   '],
+    ['ROSTER_PKCS11_PIN', 'pkcs11-pin', '   '],
+    ['ROSTER_PKCS11_PIN_FILE', 'pkcs11-pin-file', '   '],
   ];
 
   it('covers every declared setting', () => {
