@@ -203,6 +203,7 @@ export class KeyRotation {
 
   async #rewrapKek(job: KeyJob, onProgress?: (job: KeyJob) => void): Promise<KeyJob> {
     const provider = this.#d.keys.provider;
+    await provider.refresh();
     let current = job;
     while (!this.#stopped) {
       const rows = await store.tenantKeysBelowKek(this.#d.db.kysely, job.toVersion, this.#batch);
@@ -268,6 +269,10 @@ export class KeyRotation {
 
   async #rekeyTenant(job: KeyJob, onProgress?: (job: KeyJob) => void): Promise<KeyJob> {
     const tenantId = job.tenantId as string;
+    // Rows are rewritten only once the new version is in force on every node (see TenantKeySet).
+    const wait = this.#d.keys.inForceAt(job.createdAt) - this.#d.clock.now().getTime();
+    if (wait > 0) await this.#sleep(wait);
+    if (this.#stopped) return job;
     let current = job;
     for (const holder of this.#holders) {
       if (!holder.rekey) continue;
@@ -288,18 +293,14 @@ export class KeyRotation {
   }
 
   /**
-   * Retires the older versions once nothing names them: waits out the other nodes' version checks (they
-   * may still write under the older version until they see the new one), sweeps again, and retires when
-   * every holder counts zero; otherwise the job drains (stored answers expire within 25 h) and `resume`
-   * tries again later.
+   * Retires the older versions once nothing names them: sweeps again, and retires when every holder counts
+   * zero; otherwise the job drains (stored answers expire within 25 h) and `resume` tries again later.
    */
   async #finishTenant(job: KeyJob): Promise<KeyJob> {
     const tenantId = job.tenantId as string;
-    if (job.state === 'running') {
-      await this.#sleep(2 * this.#d.keys.versionCheckMs);
-      if (this.#stopped) return job;
-      await this.#rekeyTenant(job);
-    }
+    // One more sweep: a request that read a row before the job rewrote it may have written it back since.
+    if (job.state === 'running') await this.#rekeyTenant(job);
+    if (this.#stopped) return job;
     const result = await transact(this.#d.db, async (tx) => {
       for (const h of this.#holders) {
         if ((await h.remaining(tx, tenantId, job.toVersion)) > 0) {

@@ -47,9 +47,15 @@ export function tenantKeyAad(tenantId: string, version: number): Buffer {
 /**
  * The live versions of one tenant's key: `current` seals and indexes new writes; every live version still
  * opens what it sealed and answers lookups (while a rotation rewrites rows from the old version to the new).
+ *
+ * A new version becomes current only `2 x versionCheckMs` after it was made: by then every node has seen it
+ * (each re-checks a cached tenant's versions every `versionCheckMs`), so no node still writes under the old
+ * version alone once any node writes under the new one; until then every node writes under the old one, and the
+ * unique indexes compare like with like.
  */
 export interface TenantKeySet {
   readonly tenantId: string;
+  /** The newest version in force (see above). */
   readonly current: TenantKey;
   /** Every live version, newest first. */
   readonly all: readonly TenantKey[];
@@ -63,13 +69,21 @@ interface Entry {
   checkedAt: number;
 }
 
-function keySet(tenantId: string, keys: TenantKey[]): TenantKeySet {
+function keySet(
+  tenantId: string,
+  keys: TenantKey[],
+  inForceFrom: ReadonlyMap<number, number> = new Map(),
+  now: () => number = () => 0,
+): TenantKeySet {
   const all = [...keys].sort((a, b) => b.version - a.version);
-  const current = all[0];
-  if (!current) throw new RosterError('tenants.not_found');
+  if (all.length === 0) throw new RosterError('tenants.not_found');
+  const oldest = all[all.length - 1] as TenantKey;
   return {
     tenantId,
-    current,
+    get current() {
+      const t = now();
+      return all.find((k) => (inForceFrom.get(k.version) ?? 0) <= t) ?? oldest;
+    },
     all,
     get(version) {
       const k = all.find((x) => x.version === version);
@@ -112,13 +126,22 @@ export class Keyring {
     return this.#versionCheck;
   }
 
+  /** When a tenant key version made at `createdAt` comes in force on every node (see `TenantKeySet`). */
+  inForceAt(createdAt: string): number {
+    return Date.parse(createdAt) + 2 * this.#versionCheck;
+  }
+
   /** Creates a tenant's first key inside the caller's transaction. */
   async createTenantKey(tx: Queryable, tenantId: string): Promise<void> {
     await this.addTenantKeyVersion(tx, tenantId, 1);
   }
 
-  /** Adds a tenant key version (wrapped under the current KEK) inside the caller's transaction. */
+  /**
+   * Adds a tenant key version (wrapped under the current KEK) inside the caller's transaction. The provider
+   * re-reads its versions first: another node (or the CLI) may have rotated the KEK since this one looked.
+   */
   async addTenantKeyVersion(tx: Queryable, tenantId: string, version: number): Promise<void> {
+    await this.#provider.refresh();
     const root = randomBytes(32);
     try {
       const { kekVersion, wrapped } = await this.#provider.wrap(root, tenantKeyAad(tenantId, version));
@@ -163,7 +186,10 @@ export class Keyring {
     const rows = await findLiveTenantKeys(q, tenantId);
     if (rows.length === 0) throw new RosterError('tenants.not_found');
     const keys: TenantKey[] = [];
+    const inForceFrom = new Map<number, number>();
     for (const row of rows) {
+      // The first version is in force at once: no node can have written the tenant before it existed.
+      if (row.version > 1) inForceFrom.set(row.version, Date.parse(row.created_at) + 2 * this.#versionCheck);
       const root = await this.#provider.unwrap(
         row.kek_version,
         row.wrapped_key,
@@ -172,7 +198,7 @@ export class Keyring {
       keys.push(deriveTenantKey(tenantId, row.version, root));
       root.fill(0);
     }
-    return this.#remember(keySet(tenantId, keys));
+    return this.#remember(keySet(tenantId, keys, inForceFrom, () => this.#clock.now().getTime()));
   }
 
   /** Caches a key set; when a concurrent miss cached the same versions first, that one is kept and returned. */

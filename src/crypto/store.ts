@@ -22,7 +22,7 @@ export async function insertTenantKey(
 export async function findLiveTenantKeys(q: Queryable, tenantId: string) {
   return q
     .selectFrom('tenant_keys')
-    .select(['version', 'kek_version', 'wrapped_key'])
+    .select(['version', 'kek_version', 'wrapped_key', 'created_at'])
     .where('tenant_id', '=', tenantId)
     .where('retired_at', 'is', null)
     .orderBy('version', 'desc')

@@ -178,7 +178,7 @@ export class UserService {
     const db = q ?? this.#d.db.kysely;
     const row = await store.findUserRow(db, ctx.tenantId, id);
     if (!row) throw new RosterError('identity.user_not_found');
-    return decodeUser(await this.#d.keys.tenantKeys(db, ctx.tenantId), row);
+    return decodeUser(await this.#keysFor(db, ctx.tenantId, [row]), row);
   }
 
   async list(
@@ -197,11 +197,12 @@ export class UserService {
       afterId: decodeCursor(page.cursor),
       limit: page.limit + 1,
     });
+    const covering = await this.#keysFor(db, ctx.tenantId, rows, keys);
     return pageOf(
       rows,
       page.limit,
       (r) => r.id,
-      (r) => decodeUser(keys, r),
+      (r) => decodeUser(covering, r),
     );
   }
 
@@ -390,7 +391,23 @@ export class UserService {
   async #load(tx: Tx, ctx: TenantContext, id: string, forUpdate: boolean): Promise<User> {
     const row = await store.findUserRow(tx, ctx.tenantId, id, forUpdate && this.#d.db.dialect === 'postgres');
     if (!row) throw new RosterError('identity.user_not_found');
-    return decodeUser(await this.#d.keys.tenantKeys(tx, ctx.tenantId), row);
+    return decodeUser(await this.#keysFor(tx, ctx.tenantId, [row]), row);
+  }
+
+  /**
+   * The tenant's keys, covering every key version the rows name: a row rewritten under a version this node
+   * has not seen yet (a rotation begun on another node) makes it reload the tenant's keys once.
+   */
+  async #keysFor(
+    q: Queryable,
+    tenantId: string,
+    rows: readonly { key_version: number }[],
+    known?: TenantKeySet,
+  ): Promise<TenantKeySet> {
+    const keys = known ?? (await this.#d.keys.tenantKeys(q, tenantId));
+    if (rows.every((r) => keys.all.some((k) => k.version === r.key_version))) return keys;
+    this.#d.keys.forget(tenantId);
+    return this.#d.keys.tenantKeys(q, tenantId);
   }
 
   async #checkManager(tx: Tx, user: User): Promise<void> {

@@ -248,7 +248,7 @@ export const SETTINGS = [
     flag: 'pkcs11-module',
     secret: false,
     description: 'Path of the PKCS#11 module (.so) of the HSM (with ROSTER_KEY_PROVIDER=pkcs11)',
-    defaultText: 'none',
+    defaultText: '(unset)',
     parse: optionalText,
   }),
   setting({
@@ -257,7 +257,7 @@ export const SETTINGS = [
     flag: 'pkcs11-token-label',
     secret: false,
     description: 'Label of the HSM token that holds the key-encryption keys',
-    defaultText: 'none',
+    defaultText: '(unset)',
     parse: optionalText,
   }),
   setting({
@@ -266,7 +266,7 @@ export const SETTINGS = [
     flag: 'pkcs11-pin',
     secret: true,
     description: 'User PIN of the HSM token (or ROSTER_PKCS11_PIN_FILE)',
-    defaultText: 'none',
+    defaultText: '(unset)',
     parse: optionalText,
   }),
   setting({
@@ -275,7 +275,7 @@ export const SETTINGS = [
     flag: 'pkcs11-pin-file',
     secret: false,
     description: 'File holding the user PIN of the HSM token (first line)',
-    defaultText: 'none',
+    defaultText: '(unset)',
     parse: optionalText,
   }),
   setting({
