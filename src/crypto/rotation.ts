@@ -89,6 +89,8 @@ export class KeyRotation {
     const db = this.#d.db.kysely;
     if (await store.activeJob(db, 'kek', null)) throw new RosterError('keys.rotation_running');
     const provider = this.#d.keys.provider;
+    // Another node may have added a version since this one last looked: start from the newest.
+    await provider.refresh();
     const from = provider.currentVersion();
     // Made outside the transaction: an HSM object cannot be rolled back. If the transaction fails the new
     // version exists unused, and the next rotation simply goes past it.

@@ -21,6 +21,15 @@ import { FieldCipher, openDataKey } from '../../../src/crypto/service.js';
 import type { UsersTable } from '../../../src/platform/db/schema.js';
 import { RosterError } from '../../../src/platform/errors.js';
 import { type Answer, type Client, useTestApp } from '../../support/app.js';
+import {
+  dumpAllTables,
+  type Person,
+  personWithPii,
+  piiOf,
+  type Row,
+  SEALED_USER_COLUMNS,
+  type SealedUserColumn,
+} from '../../support/pii.js';
 import { describeEachStore } from '../../support/stores.js';
 import { sharedEnv } from '../audit/fixtures.js';
 import { assertBuilt, killAllRoster, runRoster } from '../cli/process.js';
@@ -30,59 +39,13 @@ afterAll(killAllRoster);
 
 const UNKNOWN = '01890000-0000-7000-8000-000000000000';
 
-const ENC_COLUMNS = [
-  'user_name_enc',
-  'given_name_enc',
-  'family_name_enc',
-  'formatted_name_enc',
-  'display_name_enc',
-  'emails_enc',
-  'phone_numbers_enc',
-  'addresses_enc',
-] as const;
-type EncColumn = (typeof ENC_COLUMNS)[number];
-
 /** The AAD column name of a sealed column (`given_name_enc` is sealed as `given_name`). */
-const aadColumn = (c: EncColumn) => c.slice(0, -'_enc'.length);
+const aadColumn = (c: SealedUserColumn) => c.slice(0, -'_enc'.length);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A person with distinctive PII (long, unique to this call, impossible to occur by chance). */
-function person(label: string) {
-  const tag = `${label}${randomBytes(5).toString('hex')}`;
-  return {
-    userName: `Erasmina.${tag}@ErasureProbe.example`,
-    name: {
-      givenName: `Erasmina${tag}`,
-      familyName: `Shreddington${tag}`,
-      formatted: `Dr Erasmina ${tag} Shred`,
-    },
-    displayName: `Erasable ${tag} Person`,
-    emails: [
-      { value: `erasmina.${tag}@work-erasureprobe.example`, type: 'work', primary: true },
-      { value: `e.${tag}@home-erasureprobe.example`, type: 'home' },
-    ],
-    phoneNumbers: [{ value: `+49 30 5550 ${tag}`, type: 'work' }],
-    addresses: [
-      { streetAddress: `${tag} Vergessenweg 17`, locality: `Loeschingen${tag}`, postalCode: `EZ-${tag}` },
-    ],
-    location: { site: 'ber', country: 'DE' },
-  };
-}
-type Person = ReturnType<typeof person>;
-
-function piiOf(p: Person): string[] {
-  return [
-    p.userName,
-    p.name.givenName,
-    p.name.familyName,
-    p.name.formatted,
-    p.displayName,
-    ...p.emails.map((e) => e.value),
-    ...p.phoneNumbers.map((e) => e.value),
-    ...p.addresses.flatMap((a) => [a.streetAddress, a.locality, a.postalCode]),
-  ];
-}
+/** A person with distinctive PII, unique to this call (a random part in the tag): no other user shares a value. */
+const person = (label: string): Person => personWithPii(`${label}${randomBytes(5).toString('hex')}`);
 
 function expectProblem(res: Answer, status: number, code: string): void {
   expect(res.status, res.raw).toBe(status);
@@ -90,13 +53,11 @@ function expectProblem(res: Answer, status: number, code: string): void {
   expect(res.body).toMatchObject({ status, code });
 }
 
-type Row = Record<string, unknown>;
-
 /** What the store holds of one person before an erasure: everything that must be gone after it. */
 interface Captured {
   readonly userId: string;
   readonly dataKey: Buffer;
-  readonly sealed: Partial<Record<EncColumn, Buffer>>;
+  readonly sealed: Partial<Record<SealedUserColumn, Buffer>>;
   readonly userNameBidx: string;
   readonly emailBidx: string[];
   readonly idempotency?: { key: string; requestHash: string; responseEnc: Buffer; keyVersion: number };
@@ -164,9 +125,9 @@ describeEachStore('erasure (crypto-shredding)', (kind) => {
   async function capture(userId: string, p: Person, idempotencyKey?: string): Promise<Captured> {
     const row = await q().selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirstOrThrow();
     expect(row.data_key_enc, 'a per-user data key').not.toBeNull();
-    const sealed: Partial<Record<EncColumn, Buffer>> = {};
-    for (const col of ENC_COLUMNS) if (row[col] !== null) sealed[col] = bytesOf(row[col]);
-    expect(Object.keys(sealed).sort()).toEqual([...ENC_COLUMNS].sort());
+    const sealed: Partial<Record<SealedUserColumn, Buffer>> = {};
+    for (const col of SEALED_USER_COLUMNS) if (row[col] !== null) sealed[col] = bytesOf(row[col]);
+    expect(Object.keys(sealed).sort()).toEqual([...SEALED_USER_COLUMNS].sort());
     const emails = await q().selectFrom('user_emails').selectAll().where('user_id', '=', userId).execute();
     expect(emails).toHaveLength(p.emails.length);
     let idempotency: Captured['idempotency'];
@@ -198,28 +159,6 @@ describeEachStore('erasure (crypto-shredding)', (kind) => {
     };
   }
 
-  /** Every row of every table of the store, raw (as test/integration/crypto/pii-at-rest.test.ts). */
-  async function dumpAllTables(): Promise<Map<string, Row[]>> {
-    const db = t().app.db;
-    const names =
-      db.dialect === 'sqlite'
-        ? (
-            await sql<{
-              name: string;
-            }>`select name from sqlite_master where type = 'table' order by name`.execute(db.kysely)
-          ).rows.map((r) => r.name)
-        : (
-            await sql<{ table_name: string }>`select table_name from information_schema.tables
-              where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name`.execute(
-              db.kysely,
-            )
-          ).rows.map((r) => r.table_name);
-    const out = new Map<string, Row[]>();
-    for (const name of names)
-      out.set(name, (await sql<Row>`select * from ${sql.table(name)}`.execute(db.kysely)).rows);
-    return out;
-  }
-
   /**
    * Every plaintext the tenant's remaining sealed values open to, trying every live tenant key version and
    * both the row's own binding and the erased user's (in case a value was moved under another row): users'
@@ -237,7 +176,7 @@ describeEachStore('erasure (crypto-shredding)', (kind) => {
           const dek = row.data_key_enc
             ? attempt(() => new FieldCipher(k, 'users', rid).openBytes('data_key', bytesOf(row.data_key_enc)))
             : undefined;
-          for (const col of ENC_COLUMNS) {
+          for (const col of SEALED_USER_COLUMNS) {
             const v = row[col as keyof UsersTable];
             if (v === null) continue;
             for (const rid2 of ids) {
@@ -641,7 +580,7 @@ describeEachStore('erasure (crypto-shredding)', (kind) => {
     expect(c.idempotency?.keyVersion).toBe(1);
 
     // The checks can fail: before the erasure, the dump holds the captured values and they open to the PII.
-    expect(findCaptured(await dumpAllTables(), c).length).toBeGreaterThan(0);
+    expect(findCaptured(await dumpAllTables(t().app.db), c).length).toBeGreaterThan(0);
     const openedBefore = await openEverything(s.tenantId, {
       userId: s.personId,
       idempotencyKey: s.idempotencyKey,
@@ -651,7 +590,7 @@ describeEachStore('erasure (crypto-shredding)', (kind) => {
     const res = await s.api.post('/api/v1/erasure-requests', { userId: s.personId });
     expect(res.status, res.raw).toBe(201);
 
-    expect(findCaptured(await dumpAllTables(), c)).toEqual([]);
+    expect(findCaptured(await dumpAllTables(t().app.db), c)).toEqual([]);
     const opened = await openEverything(s.tenantId, { userId: s.personId, idempotencyKey: s.idempotencyKey });
     // The other users' values still open (so the opening really ran) ...
     expect(piiFoundIn(opened, [s.waitPerson.userName, s.waitPerson.name.familyName])).toHaveLength(2);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Client, useTestApp } from '../../support/app.js';
+import { dumpAllTables, piiOf, type Row, SEALED_USER_COLUMNS } from '../../support/pii.js';
 import { describeEachStore } from '../../support/stores.js';
 
 /**
@@ -70,23 +70,6 @@ const CAROL = {
   phoneNumbers: [{ value: '+31 20 555 7788 14' }],
 };
 
-function piiOf(u: {
-  userName?: string;
-  name?: { givenName?: string; familyName?: string; formatted?: string };
-  displayName?: string;
-  emails?: { value: string; display?: string }[];
-  phoneNumbers?: { value: string }[];
-  addresses?: Record<string, unknown>[];
-}): string[] {
-  const out = [u.userName, u.name?.givenName, u.name?.familyName, u.name?.formatted, u.displayName];
-  for (const e of u.emails ?? []) out.push(e.value, e.display);
-  for (const p of u.phoneNumbers ?? []) out.push(p.value);
-  for (const a of u.addresses ?? []) {
-    for (const [k, v] of Object.entries(a)) if (k !== 'type' && typeof v === 'string') out.push(v);
-  }
-  return out.filter((s): s is string => typeof s === 'string');
-}
-
 const PII = [...new Set([...piiOf(ALICE), ...piiOf(BOB), ...piiOf(ALICE_PATCH), ...piiOf(CAROL)])];
 
 describe('PII probe values', () => {
@@ -95,32 +78,6 @@ describe('PII probe values', () => {
     expect(PII.length).toBeGreaterThanOrEqual(30);
   });
 });
-
-type Row = Record<string, unknown>;
-
-/** Every row of every table of the store, raw. */
-async function dumpAllTables(t: ReturnType<ReturnType<typeof useTestApp>>): Promise<Map<string, Row[]>> {
-  const db = t.app.db;
-  const names =
-    db.dialect === 'sqlite'
-      ? (
-          await sql<{
-            name: string;
-          }>`select name from sqlite_master where type = 'table' order by name`.execute(db.kysely)
-        ).rows.map((r) => r.name)
-      : (
-          await sql<{ table_name: string }>`select table_name from information_schema.tables
-              where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name`.execute(
-            db.kysely,
-          )
-        ).rows.map((r) => r.table_name);
-  const out = new Map<string, Row[]>();
-  for (const name of names) {
-    const { rows } = await sql<Row>`select * from ${sql.table(name)}`.execute(db.kysely);
-    out.set(name, rows);
-  }
-  return out;
-}
 
 /** Every textual form of a stored value: text as is, binary as UTF-8 and Latin-1 text. */
 function textForms(v: unknown): string[] {
@@ -199,7 +156,7 @@ describeEachStore('PII at rest', (kind) => {
     expect(dup.status).toBe(409);
     const removed = await api.delete(`/api/v1/users/${ids.carol}`);
     expect(removed.status, removed.raw).toBe(204);
-    dump = await dumpAllTables(t());
+    dump = await dumpAllTables(t().app.db);
   });
 
   it('reads every table of the store, including users and the audit trail', () => {
@@ -219,16 +176,7 @@ describeEachStore('PII at rest', (kind) => {
     expect(users.map((r) => r.id).sort()).toEqual([ids.alice, ids.bob].sort());
     // The sealed columns are present (binary), so the search below really covers the ciphertext.
     const alice = users.find((r) => r.id === ids.alice) as Row;
-    for (const col of [
-      'user_name_enc',
-      'given_name_enc',
-      'family_name_enc',
-      'formatted_name_enc',
-      'display_name_enc',
-      'emails_enc',
-      'phone_numbers_enc',
-      'addresses_enc',
-    ]) {
+    for (const col of SEALED_USER_COLUMNS) {
       expect(bytesOf(alice[col]), col).toBeInstanceOf(Buffer);
       expect((bytesOf(alice[col]) as Buffer).length, col).toBeGreaterThan(33);
     }

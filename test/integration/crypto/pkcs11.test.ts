@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyProvider } from '../../../src/crypto/local-kek.js';
 import { openPkcs11Provider } from '../../../src/crypto/pkcs11.js';
 import { RosterError } from '../../../src/platform/errors.js';
-import { type SoftHsm, startSoftHsm } from '../../support/softhsm.js';
+import { allText, GUARDED_KEK, type SoftHsm, startSoftHsm } from '../../support/softhsm.js';
 
 /**
  * The PKCS#11 key provider against a real (SoftHSM 2) token: KEKs generated and kept inside the token,
@@ -44,22 +44,6 @@ async function rejection(promise: Promise<unknown>): Promise<RosterError> {
   const error = (outcome as { error: unknown }).error;
   expect(error).toBeInstanceOf(RosterError);
   return error as RosterError;
-}
-
-/** Everything an error could show: message, detail, stack and the whole cause chain. */
-function allText(err: unknown): string {
-  const parts: string[] = [];
-  let e: unknown = err;
-  for (let depth = 0; e !== undefined && depth < 10; depth++) {
-    if (e instanceof Error) {
-      parts.push(e.message, e.stack ?? '', String((e as { detail?: unknown }).detail ?? ''));
-      e = e.cause;
-    } else {
-      parts.push(String(e));
-      e = undefined;
-    }
-  }
-  return parts.join('\n');
 }
 
 const aadOf = (n: number | string) => Buffer.from(`roster/tenant-key|tenant-${n}|1`);
@@ -114,16 +98,7 @@ describe('PKCS#11 key provider (SoftHSM)', () => {
       expect(await hsm.kekLabels()).toEqual(['roster-kek-1']);
       const kek = await hsm.inspectKek(1);
       expect(kek).toMatchObject({
-        count: 1,
-        token: true,
-        private: true,
-        sensitive: true,
-        extractable: false,
-        alwaysSensitive: true,
-        neverExtractable: true,
-        local: true,
-        encrypt: true,
-        decrypt: true,
+        ...GUARDED_KEK,
         wrap: false,
         unwrap: false,
         modifiable: false,

@@ -15,58 +15,13 @@ import type { Db } from '../../../src/platform/db/index.js';
 import { isRosterError } from '../../../src/platform/errors.js';
 import { createLogger } from '../../../src/platform/logging.js';
 import { ADMIN_TOKEN, type Answer, type Client, clientFor, type TestApp } from '../../support/app.js';
+import { type Person, personWithPii } from '../../support/pii.js';
 
 export const HOUR = 3_600_000;
 
 export const SYSTEM_CTX: Context = { actor: SYSTEM_ACTOR, requestId: undefined };
 
-// ---- people
-
-export interface Person {
-  readonly userName: string;
-  readonly name: { givenName: string; familyName: string; formatted: string };
-  readonly displayName: string;
-  readonly emails: { value: string; type: string; primary?: boolean }[];
-  readonly phoneNumbers: { value: string; type: string }[];
-  readonly addresses: { streetAddress: string; locality: string; postalCode: string }[];
-  readonly title: string;
-  readonly department: string;
-}
-
-/** A user with PII unique to `tag` (letters and digits), distinctive enough that no chance match occurs. */
-export function person(tag: string): Person {
-  return {
-    userName: `Rotaprobe.${tag}.Quendolyn`,
-    name: {
-      givenName: `Quendolyn${tag}`,
-      familyName: `Marchbanks-${tag}`,
-      formatted: `Quendolyn ${tag} Marchbanks`,
-    },
-    displayName: `Quen ${tag} Rotaprobe`,
-    emails: [
-      { value: `quendolyn.${tag}@rotaprobe-work.example`, type: 'work', primary: true },
-      { value: `q.${tag}.home@rotaprobe-home.example`, type: 'home' },
-    ],
-    phoneNumbers: [{ value: `+49 30 5551 ${tag}`, type: 'work' }],
-    addresses: [{ streetAddress: `${tag} Kettlewick Lane`, locality: 'Rotaburgh', postalCode: `RB-${tag}` }],
-    title: 'Engineer',
-    department: 'Keys',
-  };
-}
-
-/** The PII strings of a person (for "never in an output" checks). */
-export function piiOf(p: Person): string[] {
-  return [
-    p.userName,
-    p.name.givenName,
-    p.name.familyName,
-    p.name.formatted,
-    p.displayName,
-    ...p.emails.map((e) => e.value),
-    ...p.phoneNumbers.map((e) => e.value),
-    ...p.addresses.flatMap((a) => [a.streetAddress, a.postalCode]),
-  ];
-}
+// ---- people (personWithPii, of test/support/pii.ts)
 
 /** Flips the case of every letter: lookups and uniqueness are caseless. */
 export function flipCase(s: string): string {
@@ -108,7 +63,10 @@ export async function pool<T>(limit: number, tasks: readonly (() => Promise<T>)[
 export async function createUsers(api: Client, tag: string, n: number, limit = 8): Promise<Written[]> {
   return pool(
     limit,
-    Array.from({ length: n }, (_, i) => () => createUser(api, person(`${tag}${String(i).padStart(4, '0')}`))),
+    Array.from(
+      { length: n },
+      (_, i) => () => createUser(api, personWithPii(`${tag}${String(i).padStart(4, '0')}`)),
+    ),
   );
 }
 

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { KeyJob } from '../../../src/crypto/rotation.js';
 import { type Answer, type Client, type TestApp, useTestApp } from '../../support/app.js';
+import { type Person, personWithPii, piiOf } from '../../support/pii.js';
 import { describeEachStore } from '../../support/stores.js';
 import { assertBuilt, killAllRoster, runRoster } from '../cli/process.js';
 import {
@@ -25,9 +26,6 @@ import {
   liveTenantKeyCount,
   must,
   type Node,
-  type Person,
-  person,
-  piiOf,
   pool,
   readKeyFile,
   ShiftingClock,
@@ -396,7 +394,7 @@ describeEachStore('tenant key rotation', (kind) => {
     expectProblem(take, 409, 'identity.email_taken');
 
     // Writes meanwhile go under version 2: a new user, and an update of a user not yet rewritten.
-    const fresh = await createUser(tn.api, person('bnew'));
+    const fresh = await createUser(tn.api, personWithPii('bnew'));
     const updated = notYet[2] as Written;
     const patched = must(
       await tn.api.patch(
@@ -484,7 +482,7 @@ describeEachStore('tenant key rotation', (kind) => {
     const tasks: (() => Promise<void>)[] = [];
     for (let i = 0; i < 200; i++) {
       tasks.push(async () => {
-        const p = person(`n${String(i).padStart(4, '0')}`);
+        const p = personWithPii(`n${String(i).padStart(4, '0')}`);
         const u = await createUser(tn.api, p);
         created.push(u);
         const res = must(
@@ -608,7 +606,7 @@ describeEachStore('tenant key rotation', (kind) => {
   it('unexpired onboarding answers under version 1 keep the job draining; their replay is the first answer, byte for byte', async () => {
     const tn = await tenantWithUsers(t(), 'd', 5);
     const admin = t().admin;
-    const body = { user: person('donb'), products: [] };
+    const body = { user: personWithPii('donb'), products: [] };
     const first = await tn.api.post('/api/v1/onboardings', body, {
       'idempotency-key': 'rotation-onboarding-1',
     });
@@ -646,7 +644,7 @@ describeEachStore('tenant key rotation', (kind) => {
     expect(replay.headers['idempotency-replayed']).toBe('true');
     const reused = await tn.api.post(
       '/api/v1/onboardings',
-      { user: person('donb2'), products: [] },
+      { user: personWithPii('donb2'), products: [] },
       { 'idempotency-key': 'rotation-onboarding-1' },
     );
     expectProblem(reused, 422, 'idempotency.key_reused');
@@ -683,7 +681,7 @@ describeEachStore('tenant key rotation: draining, then retiring 25 h later', (ki
     const tn = await tenantWithUsers(t(), 'e', 4);
     const admin = t().admin;
     const rotation = t().app.services.rotation;
-    const body = { user: person('eonb'), products: [] };
+    const body = { user: personWithPii('eonb'), products: [] };
     const first = must(
       await tn.api.post('/api/v1/onboardings', body, { 'idempotency-key': 'drain-key' }),
       201,

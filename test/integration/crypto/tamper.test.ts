@@ -1,6 +1,13 @@
 import { expect, it } from 'vitest';
 import type { UsersTable } from '../../../src/platform/db/schema.js';
 import { type Answer, type Client, useTestApp } from '../../support/app.js';
+import {
+  type Person,
+  personWithPii,
+  piiOf,
+  SEALED_USER_COLUMNS,
+  type SealedUserColumn,
+} from '../../support/pii.js';
 import { describeEachStore } from '../../support/stores.js';
 
 /**
@@ -9,53 +16,7 @@ import { describeEachStore } from '../../support/stores.js';
  * value: reading the user fails with crypto.integrity (500), and the answer carries no PII.
  */
 
-type SealedColumn =
-  | 'user_name_enc'
-  | 'given_name_enc'
-  | 'family_name_enc'
-  | 'formatted_name_enc'
-  | 'display_name_enc'
-  | 'emails_enc'
-  | 'phone_numbers_enc'
-  | 'addresses_enc';
-
-const SEALED: SealedColumn[] = [
-  'user_name_enc',
-  'given_name_enc',
-  'family_name_enc',
-  'formatted_name_enc',
-  'display_name_enc',
-  'emails_enc',
-  'phone_numbers_enc',
-  'addresses_enc',
-];
-
 let seq = 0;
-
-/** A user with distinctive PII; `tag` makes each value unique to this user. */
-function person(tag: string) {
-  return {
-    userName: `${tag}.UserName`,
-    name: { givenName: `${tag}Given`, familyName: `${tag}Family`, formatted: `${tag} Formatted Name` },
-    displayName: `${tag} Display`,
-    emails: [{ value: `${tag.toLowerCase()}.mail@tamperprobe.example`, type: 'work', primary: true }],
-    phoneNumbers: [{ value: `+49 30 ${tag}` }],
-    addresses: [{ streetAddress: `${tag} Street 1`, locality: `${tag}ville` }],
-  };
-}
-
-function piiOf(p: ReturnType<typeof person>): string[] {
-  return [
-    p.userName,
-    p.name.givenName,
-    p.name.familyName,
-    p.name.formatted,
-    p.displayName,
-    ...p.emails.map((e) => e.value),
-    ...p.phoneNumbers.map((e) => e.value),
-    ...p.addresses.flatMap((a) => [a.streetAddress, a.locality]),
-  ];
-}
 
 function expectIntegrityFailure(res: Answer, ...absent: string[][]): void {
   expect(res.status, res.raw).toBe(500);
@@ -76,12 +37,12 @@ describeEachStore('tampered ciphertext', (kind) => {
 
   async function tenantWithUsers(n: number): Promise<{
     api: Client;
-    users: { id: string; pii: ReturnType<typeof person> }[];
+    users: { id: string; pii: Person }[];
   }> {
     const { api } = await t().newTenant();
-    const users: { id: string; pii: ReturnType<typeof person> }[] = [];
+    const users: { id: string; pii: Person }[] = [];
     for (let i = 0; i < n; i++) {
-      const pii = person(`Tp${kind}${++seq}x${String.fromCharCode(65 + i)}q`);
+      const pii = personWithPii(`Tp${kind}${++seq}x${String.fromCharCode(65 + i)}q`);
       const res = await api.post('/api/v1/users', pii);
       expect(res.status, res.raw).toBe(201);
       users.push({ id: res.body.id, pii });
@@ -93,17 +54,17 @@ describeEachStore('tampered ciphertext', (kind) => {
     return t().app.db.kysely.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
   }
 
-  async function set(id: string, values: Partial<Record<SealedColumn, Buffer | null>>): Promise<void> {
+  async function set(id: string, values: Partial<Record<SealedUserColumn, Buffer | null>>): Promise<void> {
     // user_name_enc is NOT NULL; the tests only ever move real ciphertext into it.
     const res = await t()
       .app.db.kysely.updateTable('users')
-      .set(values as Partial<Pick<UsersTable, SealedColumn>>)
+      .set(values as Partial<Pick<UsersTable, SealedUserColumn>>)
       .where('id', '=', id)
       .executeTakeFirst();
     expect(Number(res.numUpdatedRows)).toBe(1);
   }
 
-  async function swap(a: string, b: string, columns: SealedColumn[]): Promise<void> {
+  async function swap(a: string, b: string, columns: readonly SealedUserColumn[]): Promise<void> {
     const [ra, rb] = [await row(a), await row(b)];
     await set(a, Object.fromEntries(columns.map((c) => [c, rb[c]])));
     await set(b, Object.fromEntries(columns.map((c) => [c, ra[c]])));
@@ -118,7 +79,7 @@ describeEachStore('tampered ciphertext', (kind) => {
     }
   });
 
-  it.each(['emails_enc', 'user_name_enc', 'display_name_enc', 'phone_numbers_enc'] as SealedColumn[])(
+  it.each(['emails_enc', 'user_name_enc', 'display_name_enc', 'phone_numbers_enc'] as SealedUserColumn[])(
     'swapping %s between two users makes both fail instead of showing the other value',
     async (column) => {
       const { api, users } = await tenantWithUsers(3);
@@ -136,7 +97,7 @@ describeEachStore('tampered ciphertext', (kind) => {
   it('swapping every sealed column (and the blind index) between two users is detected', async () => {
     const { api, users } = await tenantWithUsers(2);
     const [a, b] = users as [(typeof users)[0], (typeof users)[0]];
-    await swap(a.id, b.id, SEALED);
+    await swap(a.id, b.id, SEALED_USER_COLUMNS);
     const [ra, rb] = [await row(a.id), await row(b.id)];
     await t()
       .app.db.kysely.updateTable('users')
@@ -173,7 +134,7 @@ describeEachStore('tampered ciphertext', (kind) => {
     ['user_name_enc', 'display_name_enc'],
     ['given_name_enc', 'family_name_enc'],
     ['display_name_enc', 'formatted_name_enc'],
-  ] as [SealedColumn, SealedColumn][])(
+  ] as [SealedUserColumn, SealedUserColumn][])(
     "moving a user's %s into their own %s is detected",
     async (from, to) => {
       const { api, users } = await tenantWithUsers(1);
@@ -246,7 +207,8 @@ describeEachStore('tampered ciphertext', (kind) => {
     const r = await row(id);
     expect(r.data_key_enc, 'a per-user data key').not.toBeNull();
     expect(Buffer.from(r.data_key_enc as Buffer)[0], 'data_key_enc: tenant-key format').toBe(0x01);
-    for (const c of SEALED) expect(Buffer.from(r[c] as Buffer)[0], `${c}: data-key format`).toBe(0x02);
+    for (const c of SEALED_USER_COLUMNS)
+      expect(Buffer.from(r[c] as Buffer)[0], `${c}: data-key format`).toBe(0x02);
     return r;
   }
 
@@ -276,7 +238,7 @@ describeEachStore('tampered ciphertext', (kind) => {
     await setRaw(b.id, {
       data_key_enc: ra.data_key_enc,
       key_version: ra.key_version,
-      ...Object.fromEntries(SEALED.map((col) => [col, ra[col]])),
+      ...Object.fromEntries(SEALED_USER_COLUMNS.map((col) => [col, ra[col]])),
     });
     // Every byte B holds now is A's, yet the values are bound (AAD) to A's row id: B's read fails.
     expectIntegrityFailure(await api.get(`/api/v1/users/${b.id}`), piiOf(a.pii), piiOf(b.pii));
@@ -290,7 +252,7 @@ describeEachStore('tampered ciphertext', (kind) => {
     ['given_name_enc', 'family_name_enc'],
     ['emails_enc', 'phone_numbers_enc'],
     ['user_name_enc', 'display_name_enc'],
-  ] as [SealedColumn, SealedColumn][])(
+  ] as [SealedUserColumn, SealedUserColumn][])(
     'under a per-user data key, swapping %s and %s of one user is detected',
     async (x, y) => {
       const { api, users } = await tenantWithUsers(1);
@@ -309,7 +271,7 @@ describeEachStore('tampered ciphertext', (kind) => {
     // The check can fail: a genuine legacy row (columns sealed directly under the tenant key) still reads.
     const keys = await t().app.services.keys.tenantKeys(t().app.db.kysely, r.tenant_id);
     const legacy = new FieldCipher(keys.get(r.key_version), 'users', a.id);
-    const values: Record<SealedColumn, unknown> = {
+    const values: Record<SealedUserColumn, unknown> = {
       user_name_enc: a.pii.userName,
       given_name_enc: a.pii.name.givenName,
       family_name_enc: a.pii.name.familyName,
@@ -322,7 +284,7 @@ describeEachStore('tampered ciphertext', (kind) => {
     await setRaw(a.id, {
       data_key_enc: null,
       ...Object.fromEntries(
-        SEALED.map((col) => [col, legacy.sealJson(col.slice(0, -'_enc'.length), values[col])]),
+        SEALED_USER_COLUMNS.map((col) => [col, legacy.sealJson(col.slice(0, -'_enc'.length), values[col])]),
       ),
     });
     const ok = await api.get(`/api/v1/users/${a.id}`);
@@ -333,21 +295,21 @@ describeEachStore('tampered ciphertext', (kind) => {
     // the tenant key's (0x01), and the read fails rather than trying them as tenant-sealed.
     await setRaw(a.id, {
       data_key_enc: null,
-      ...Object.fromEntries(SEALED.map((col) => [col, r[col]])),
+      ...Object.fromEntries(SEALED_USER_COLUMNS.map((col) => [col, r[col]])),
     });
     expectIntegrityFailure(await api.get(`/api/v1/users/${a.id}`), piiOf(a.pii));
     // And the other way round: a data key present, the columns tenant-sealed (legacy) under it.
     await setRaw(a.id, {
       data_key_enc: r.data_key_enc,
       ...Object.fromEntries(
-        SEALED.map((col) => [col, legacy.sealJson(col.slice(0, -'_enc'.length), values[col])]),
+        SEALED_USER_COLUMNS.map((col) => [col, legacy.sealJson(col.slice(0, -'_enc'.length), values[col])]),
       ),
     });
     expectIntegrityFailure(await api.get(`/api/v1/users/${a.id}`), piiOf(a.pii));
     // Restored as written, the user reads again (the failures were the tampering's).
     await setRaw(a.id, {
       data_key_enc: r.data_key_enc,
-      ...Object.fromEntries(SEALED.map((col) => [col, r[col]])),
+      ...Object.fromEntries(SEALED_USER_COLUMNS.map((col) => [col, r[col]])),
     });
     const back = await api.get(`/api/v1/users/${a.id}`);
     expect(back.status, back.raw).toBe(200);
