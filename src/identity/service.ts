@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { AuditLog } from '../audit/service.js';
+import type { TenantKey } from '../crypto/model.js';
 import type { TenantKeyHolder } from '../crypto/rotation.js';
 import type { TenantKeySet } from '../crypto/service.js';
 import { caselessIndexes, type Keyring } from '../crypto/service.js';
@@ -165,8 +166,9 @@ export class UserService {
     );
     await this.#checkManager(tx, user);
     const keys = await this.#d.keys.tenantKeys(tx, ctx.tenantId);
-    await checkOlderIndexes(tx, keys, user);
-    await store.insertUser(tx, encodeUser(keys.current, user), emailIndexes(keys.current, user));
+    const key = keys.current;
+    await this.#guardUniques(tx, keys, key, user);
+    await store.insertUser(tx, encodeUser(key, user), emailIndexes(key, user));
     await this.#d.audit.record(tx, ctx, ctx.tenantId, [
       { action: 'user.created', targetType: 'user', targetId: id, before: null, after: auditUser(user) },
     ]);
@@ -232,9 +234,10 @@ export class UserService {
     if (canonicalJson(auditable(before)) === canonicalJson(auditable(after))) return before;
     await this.#checkManager(tx, after);
     const keys = await this.#d.keys.tenantKeys(tx, ctx.tenantId);
-    await checkOlderIndexes(tx, keys, after);
-    const row = encodeUser(keys.current, after);
-    if (!(await store.updateUser(tx, row, before.version, emailIndexes(keys.current, after)))) {
+    const key = keys.current;
+    await this.#guardUniques(tx, keys, key, after);
+    const row = encodeUser(key, after);
+    if (!(await store.updateUser(tx, row, before.version, emailIndexes(key, after)))) {
       throw new RosterError('store.conflict');
     }
     for (const hook of this.#hooks) await hook(tx, ctx, before, after);
@@ -371,10 +374,11 @@ export class UserService {
       remaining: (q, tenantId, version) => store.countUsersBelowKeyVersion(q, tenantId, version),
       rekey: (tenantId, keys, limit) =>
         transact(this.#d.db, async (tx) => {
-          const rows = await store.usersBelowKeyVersion(tx, tenantId, keys.current.version, limit);
+          const key = keys.current;
+          const rows = await store.usersBelowKeyVersion(tx, tenantId, key.version, limit);
           for (const row of rows) {
             const user = decodeUser(keys, row);
-            await store.rekeyUser(tx, row, encodeUser(keys.current, user), emailIndexes(keys.current, user));
+            await store.rekeyUser(tx, row, encodeUser(key, user), emailIndexes(key, user));
           }
           return rows.length;
         }),
@@ -410,6 +414,38 @@ export class UserService {
     return this.#d.keys.tenantKeys(q, tenantId);
   }
 
+  /**
+   * Uniqueness of userName and e-mails while a tenant-key rotation runs. Rows then hold blind indexes of
+   * different key versions, which the unique indexes cannot compare: a user not yet rewritten holds an older
+   * version's, and a writer that read its keys just before the new version came in force may still write the
+   * older one. So, while more than one version is live, a writer looks for holders of the user's values under
+   * every version but the one it writes (`key`). On PostgreSQL it first locks each value, named by its index
+   * under the newest live version (which every node knows before that version comes in force), so that
+   * writers of one value take turns and each sees the other's committed row; SQLite writes one transaction
+   * at a time. Outside rotations this costs nothing.
+   * @throws identity.user_name_taken, identity.email_taken
+   */
+  async #guardUniques(tx: Tx, keys: TenantKeySet, key: TenantKey, user: User): Promise<void> {
+    if (keys.all.length < 2) return;
+    if (this.#d.db.dialect === 'postgres') {
+      const newest = keys.all.reduce((a, b) => (b.version > a.version ? b : a));
+      const locks = [userNameIndex(newest, user.userName), ...emailIndexes(newest, user)].sort();
+      for (const index of locks) {
+        await sql`select pg_advisory_xact_lock(hashtextextended(${`roster.unique|${index}`}, 0))`.execute(tx);
+      }
+    }
+    const others = keys.all.filter((k) => k.version !== key.version);
+    const held = await store.findOlderIndexHolder(
+      tx,
+      user.tenantId,
+      user.id,
+      others.map((k) => userNameIndex(k, user.userName)),
+      others.flatMap((k) => emailIndexes(k, user)),
+    );
+    if (held === 'userName') throw new RosterError('identity.user_name_taken');
+    if (held === 'email') throw new RosterError('identity.email_taken');
+  }
+
   async #checkManager(tx: Tx, user: User): Promise<void> {
     if (user.manager === null) return;
     const ok =
@@ -419,25 +455,6 @@ export class UserService {
         errors: [{ pointer: '/manager', detail: 'is not another user of this tenant' }],
       });
   }
-}
-
-/**
- * While a tenant-key rotation runs, a user not yet rewritten holds indexes of an older key version, which
- * the unique indexes cannot compare with the new ones: look for such holders of this user's values.
- * @throws identity.user_name_taken, identity.email_taken
- */
-async function checkOlderIndexes(tx: Tx, keys: TenantKeySet, user: User): Promise<void> {
-  const older = keys.all.filter((k) => k.version !== keys.current.version);
-  if (older.length === 0) return;
-  const held = await store.findOlderIndexHolder(
-    tx,
-    user.tenantId,
-    user.id,
-    older.map((k) => userNameIndex(k, user.userName)),
-    older.flatMap((k) => emailIndexes(k, user)),
-  );
-  if (held === 'userName') throw new RosterError('identity.user_name_taken');
-  if (held === 'email') throw new RosterError('identity.email_taken');
 }
 
 /** The fields a change can touch, for telling a real change from a no-op. */

@@ -789,6 +789,133 @@ describeEachStore('interrupted key jobs resume', (kind) => {
 });
 
 // ---------------------------------------------------------------------------------------------------------
+// Writers on both sides of the switch to a new version: uniqueness holds
+
+describeEachStore('uniqueness across the switch to a new tenant key version', (kind) => {
+  // This node checks versions rarely: a new version comes in force here only 2 minutes after it is made,
+  // and the job is recorded, not run, so no row is rewritten and version 1 stays live.
+  const t = useTestApp(kind, {}, { keyCache: { versionCheckMs: 60_000 } });
+  let tn: Tenant;
+  let later: Node;
+
+  beforeAll(async () => {
+    tn = await tenantWithUsers(t(), 'w', 1);
+    // Recorded, not run: no row is rewritten.
+    await t().app.services.rotation.rotateTenantKey(SYSTEM_CTX, tn.tenantId);
+    // Another node that checks versions every 50 ms: version 2 is in force there after 100 ms. (A clock
+    // ahead would do as well, but that node would find the job's heartbeat stale and run it.)
+    later = await anotherNode(t(), { keyCache: { versionCheckMs: 50 } });
+    await new Promise((r) => setTimeout(r, 150));
+  });
+  afterAll(async () => {
+    await later?.close();
+  });
+
+  async function currentVersions(): Promise<[number[], number, number]> {
+    const here = await t().app.services.keys.tenantKeys(t().app.db.kysely, tn.tenantId);
+    const there = await later.app.services.keys.tenantKeys(later.app.db.kysely, tn.tenantId);
+    return [here.all.map((k) => k.version).sort(), here.current.version, there.current.version];
+  }
+
+  it('this node writes under version 1 and the other under version 2, both knowing both', async () => {
+    expect(await currentVersions()).toEqual([[1, 2], 1, 2]);
+  });
+
+  it('a userName or e-mail written under one version is taken for a writer under the other, either way', async () => {
+    const api = tn.api;
+    const there = later.client(tn.token);
+    must(
+      await api.post('/api/v1/users', { userName: 'Seq.One', emails: [{ value: 'seq.one@w.example' }] }),
+      201,
+      'v1',
+    );
+    expectProblem(
+      await there.post('/api/v1/users', { userName: 'seq.one' }),
+      409,
+      'identity.user_name_taken',
+    );
+    expectProblem(
+      await there.post('/api/v1/users', { userName: 'seq-x', emails: [{ value: 'SEQ.ONE@w.example' }] }),
+      409,
+      'identity.email_taken',
+    );
+    must(
+      await there.post('/api/v1/users', { userName: 'Seq.Two', emails: [{ value: 'seq.two@w.example' }] }),
+      201,
+      'v2',
+    );
+    expectProblem(await api.post('/api/v1/users', { userName: 'SEQ.TWO' }), 409, 'identity.user_name_taken');
+    expectProblem(
+      await api.post('/api/v1/users', { userName: 'seq-y', emails: [{ value: 'Seq.Two@W.example' }] }),
+      409,
+      'identity.email_taken',
+    );
+    expect(await currentVersions()).toEqual([[1, 2], 1, 2]);
+  });
+
+  // SQLite runs one write transaction at a time (and better-sqlite3 would block this process waiting for
+  // the other connection), so the concurrent case is PostgreSQL's.
+  it.runIf(kind === 'postgres')(
+    'concurrent writers of one value under the two versions: the second waits for the first and gets 409',
+    async () => {
+      for (const [field, input, code] of [
+        ['userName', { userName: 'Race.Name' }, 'identity.user_name_taken'],
+        [
+          'email',
+          { userName: 'race-mail-1', emails: [{ value: 'race.mail@w.example' }] },
+          'identity.email_taken',
+        ],
+      ] as const) {
+        let inserted!: () => void;
+        const insertedP = new Promise<void>((r) => {
+          inserted = r;
+        });
+        let release!: () => void;
+        const gate = new Promise<void>((r) => {
+          release = r;
+        });
+        // This node's transaction writes the value under version 1 and stays open.
+        const first = t()
+          .app.db.kysely.transaction()
+          .execute(async (tx) => {
+            const u = await t().app.services.users.createIn(
+              tx,
+              { ...SYSTEM_CTX, tenantId: tn.tenantId },
+              input,
+            );
+            inserted();
+            await gate;
+            return u;
+          });
+        await insertedP;
+        // The other node writes the same value (other case) under version 2 meanwhile.
+        const dup =
+          field === 'userName'
+            ? { userName: 'RACE.NAME' }
+            : { userName: 'race-mail-2', emails: [{ value: 'RACE.MAIL@W.EXAMPLE' }] };
+        let settled = false;
+        const second = later
+          .client(tn.token)
+          .post('/api/v1/users', dup)
+          .finally(() => {
+            settled = true;
+          });
+        try {
+          await new Promise((r) => setTimeout(r, 300));
+          const early = settled ? (await second).raw : '';
+          expect(settled, `${field}: the second writer did not wait for the first: ${early}`).toBe(false);
+        } finally {
+          release();
+          await first;
+        }
+        expectProblem(await second, 409, code);
+      }
+      expect(await currentVersions()).toEqual([[1, 2], 1, 2]);
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------------------------------------
 // Two nodes: one rotates a tenant key while the other (production version-check interval) serves
 
 describeEachStore('tenant key rotation seen from another node', (kind) => {
