@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/http/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/http/**/*.test.ts', 'test/security/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
           globalSetup: ['test/support/global-setup.ts'],

@@ -1,6 +1,9 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { adminRoutes } from './access/admins/routes.js';
+import { AdminService, SESSION_COOKIE } from './access/admins/service.js';
+import { RoleService } from './access/roles.js';
 import { accessRoutes } from './access/routes.js';
 import { TokenService } from './access/service.js';
 import { Integrator, metricEvents } from './audit/integrator.js';
@@ -29,7 +32,7 @@ import { type Db, openDatabase } from './platform/db/index.js';
 import { migrateToLatest } from './platform/db/migrations.js';
 import { transact } from './platform/db/tx.js';
 import { RosterError } from './platform/errors.js';
-import { MemoryRateLimiter } from './platform/http/rate-limit.js';
+import { type ClosableRateLimiter, openRateLimiter } from './platform/http/rate-limit.js';
 import { problemSchema } from './platform/http/schemas.js';
 import { createHttpServer } from './platform/http/server.js';
 import { systemRoutes } from './platform/http/system-routes.js';
@@ -45,7 +48,9 @@ export interface Services {
   readonly tenants: TenantService;
   readonly users: UserService;
   readonly groups: GroupService;
+  readonly roles: RoleService;
   readonly tokens: TokenService;
+  readonly admins: AdminService;
   readonly licenses: LicenseService;
   readonly lifecycle: LifecycleService;
   readonly committer: GroupCommitter;
@@ -100,7 +105,17 @@ export async function buildServices(
   const tenants = new TenantService(deps);
   const users = new UserService(deps);
   const groups = new GroupService(deps);
-  const tokens = new TokenService({ db, clock, audit, tenants, adminToken: config.adminToken });
+  const roles = new RoleService({ db, clock, audit, tenants });
+  const tokens = new TokenService({ db, clock, audit, tenants, roles, adminToken: config.adminToken });
+  const admins = new AdminService({
+    db,
+    clock,
+    audit,
+    keys,
+    tenants,
+    grantable: (q, actor, tenantId, grants) => roles.assertGrantable(q, actor, tenantId, grants),
+  });
+  roles.registerUseCheck((q, tenantId, role) => admins.namesRole(q, tenantId, role));
   const licenses = new LicenseService({ db, clock, audit, users });
   users.onChange((tx, ctx, before, after) => licenses.onUserChanged(tx, ctx, before, after));
   const committer = new GroupCommitter(db, { onBatch: (stats) => metrics.recordBatch(stats) });
@@ -115,6 +130,7 @@ export async function buildServices(
   users.onErase((tx, ctx, userId) => lifecycle.eraseAnswersOf(tx, ctx, userId));
   rotation.registerHolder(users.keyHolder());
   rotation.registerHolder(lifecycle.keyHolder());
+  for (const holder of admins.keyHolders()) rotation.registerHolder(holder);
   return {
     services: {
       keys,
@@ -123,7 +139,9 @@ export async function buildServices(
       tenants,
       users,
       groups,
+      roles,
       tokens,
+      admins,
       licenses,
       lifecycle,
       committer,
@@ -140,6 +158,7 @@ export async function buildServices(
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const db = options.db ?? (await openDatabase(config.databaseUrl));
+  let limiter: ClosableRateLimiter | undefined;
   try {
     await migrateToLatest(db);
     const metrics = new Metrics();
@@ -158,13 +177,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       checkpointIntervalMs: config.auditCheckpointInterval,
       events: metricEvents(metrics, logger),
     });
+    // Shared through Redis when ROSTER_REDIS_URL is set; in process otherwise (and while Redis is unreachable).
+    limiter = await openRateLimiter(config, logger, metrics);
+    const rateLimiter = limiter;
     const http = await createHttpServer({
       logger,
       bodyLimit: config.bodyLimit,
       rateLimits: { tenant: config.rateLimitTenant, global: config.rateLimitGlobal },
-      limiter: new MemoryRateLimiter(),
+      limiter: rateLimiter,
       metrics,
       authenticate: (secret) => services.tokens.authenticate(secret),
+      authenticateSession: (cookie, method, csrf) =>
+        services.admins.authenticateSession(cookie, method, csrf),
+      authorize: (actor, scope, permission) => services.roles.authorize(actor, scope, permission),
       // A refused action is itself an audit event (in its own transaction: nothing else changed).
       onDenied: async (denial) => {
         await transact(db, (tx) =>
@@ -182,6 +207,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
                   route: denial.route,
                   method: denial.method,
                   code: denial.code,
+                  ...(denial.permission !== undefined ? { permission: denial.permission } : {}),
                   actor: actorRef(denial.actor),
                 },
               },
@@ -212,9 +238,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         components: {
           securitySchemes: {
             bearer: { type: 'http', scheme: 'bearer', description: 'Roster API token (rst_…)' },
+            session: {
+              type: 'apiKey',
+              in: 'cookie',
+              name: SESSION_COOKIE,
+              description:
+                'An admin account session (POST /api/v1/auth/login, then /auth/login/totp); writes also need the X-CSRF-Token header',
+            },
           },
         },
-        security: [{ bearer: [] }],
+        security: [{ bearer: [] }, { session: [] }],
       },
       refResolver: {
         buildLocalReference: (json, _base, _frag, i) =>
@@ -224,6 +257,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     systemRoutes(http, { db, metrics });
     identityRoutes(http, services);
     accessRoutes(http, services);
+    adminRoutes(http, services);
     auditRoutes(http, {
       audit: services.audit,
       db,
@@ -282,6 +316,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           clearInterval(keyJobs);
           services.rotation.stop();
           await http.close();
+          await rateLimiter.close();
           await services.rotation.settle();
           await services.committer.close();
           await integrator.stop();
@@ -295,6 +330,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       },
     };
   } catch (err) {
+    await limiter?.close();
     if (!options.db) await db.close();
     throw err;
   }

@@ -1,8 +1,20 @@
 import type { FastifyInstance } from 'fastify';
+import { etagOf } from '../platform/etag.js';
 import { errorResponses, listOf } from '../platform/http/schemas.js';
-import { contextOf } from '../platform/http/server.js';
-import { idParams, tokenCreateBody, tokenCreatedResponse, tokenListQuery, tokenResponse } from './schema.js';
-import type { TokenService } from './service.js';
+import { contextOf, ifMatchOf, tenantContextOf } from '../platform/http/server.js';
+import type { RoleService } from './roles.js';
+import {
+  idParams,
+  roleCreateBody,
+  roleNameParams,
+  rolePatchBody,
+  roleResponse,
+  tokenCreateBody,
+  tokenCreatedResponse,
+  tokenListQuery,
+  tokenResponse,
+} from './schema.js';
+import type { CreateTokenInput, TokenService } from './service.js';
 
 const writeErrors = {
   ...errorResponses,
@@ -11,14 +23,25 @@ const writeErrors = {
   422: { $ref: 'Problem#' },
 };
 
-/** API tokens under /api/v1/tokens (platform tokens until roles gain meaning). */
-export function accessRoutes(app: FastifyInstance, s: { tokens: TokenService }): void {
+/**
+ * API tokens under /api/v1/tokens and roles under /api/v1/roles. Tokens are `scoped`: a tenant caller sees
+ * and mints its own tenant's; a platform caller all of them, or one tenant's by naming it.
+ */
+export function accessRoutes(app: FastifyInstance, s: { tokens: TokenService; roles: RoleService }): void {
   app.addSchema(tokenResponse);
+  app.addSchema(roleResponse);
 
-  app.post<{ Body: { tenantId?: string | null; name: string; roles?: string[]; expiresAt?: string | null } }>(
+  app.post<{
+    Body: {
+      tenantId?: string | null;
+      name: string;
+      roles?: CreateTokenInput['roles'];
+      expiresAt?: string | null;
+    };
+  }>(
     '/api/v1/tokens',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'scoped', permission: 'tokens:manage' },
       schema: {
         tags: ['tokens'],
         body: tokenCreateBody,
@@ -26,12 +49,16 @@ export function accessRoutes(app: FastifyInstance, s: { tokens: TokenService }):
       },
     },
     async (req, reply) => {
-      const { token, secret } = await s.tokens.create(contextOf(req), {
-        tenantId: req.body.tenantId ?? null,
-        name: req.body.name,
-        roles: req.body.roles ?? [],
-        expiresAt: req.body.expiresAt ?? null,
-      });
+      const { token, secret } = await s.tokens.create(
+        contextOf(req),
+        {
+          tenantId: req.body.tenantId ?? null,
+          name: req.body.name,
+          roles: req.body.roles ?? [],
+          expiresAt: req.body.expiresAt ?? null,
+        },
+        req.tenantScope,
+      );
       return reply
         .code(201)
         .header('cache-control', 'no-store')
@@ -41,7 +68,7 @@ export function accessRoutes(app: FastifyInstance, s: { tokens: TokenService }):
   app.get<{ Querystring: { limit: number; cursor?: string; tenantId?: string } }>(
     '/api/v1/tokens',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'scoped', permission: 'tokens:manage' },
       schema: {
         tags: ['tokens'],
         querystring: tokenListQuery,
@@ -50,28 +77,29 @@ export function accessRoutes(app: FastifyInstance, s: { tokens: TokenService }):
     },
     async (req) => {
       const { limit, cursor, tenantId } = req.query;
-      return s.tokens.list(tenantId === undefined ? {} : { tenantId }, {
-        limit,
-        ...(cursor ? { cursor } : {}),
-      });
+      return s.tokens.list(
+        tenantId === undefined ? {} : { tenantId },
+        { limit, ...(cursor ? { cursor } : {}) },
+        req.tenantScope,
+      );
     },
   );
   app.get<{ Params: { id: string } }>(
     '/api/v1/tokens/:id',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'scoped', permission: 'tokens:manage' },
       schema: {
         tags: ['tokens'],
         params: idParams,
         response: { 200: { $ref: 'ApiToken#' }, ...errorResponses },
       },
     },
-    async (req) => s.tokens.get(req.params.id),
+    async (req) => s.tokens.get(req.params.id, req.tenantScope),
   );
   app.delete<{ Params: { id: string } }>(
     '/api/v1/tokens/:id',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'scoped', permission: 'tokens:manage' },
       schema: {
         tags: ['tokens'],
         description: 'Revokes the token at once',
@@ -79,6 +107,84 @@ export function accessRoutes(app: FastifyInstance, s: { tokens: TokenService }):
         response: { 200: { $ref: 'ApiToken#' }, ...errorResponses },
       },
     },
-    async (req) => s.tokens.revoke(contextOf(req), req.params.id),
+    async (req) => s.tokens.revoke(contextOf(req), req.params.id, req.tenantScope),
+  );
+
+  app.get(
+    '/api/v1/roles',
+    {
+      config: { auth: 'tenant', permission: 'roles:read' },
+      schema: {
+        tags: ['roles'],
+        description: "The built-in roles, then the tenant's custom roles by name",
+        response: {
+          200: { type: 'object', properties: { items: { type: 'array', items: { $ref: 'Role#' } } } },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => ({ items: await s.roles.list(tenantContextOf(req)) }),
+  );
+  app.post<{ Body: { name: string; description?: string; permissions: string[] } }>(
+    '/api/v1/roles',
+    {
+      config: { auth: 'tenant', permission: 'roles:manage' },
+      schema: { tags: ['roles'], body: roleCreateBody, response: { 201: { $ref: 'Role#' }, ...writeErrors } },
+    },
+    async (req, reply) => {
+      const role = await s.roles.create(tenantContextOf(req), req.body);
+      return reply
+        .code(201)
+        .header('location', `/api/v1/roles/${encodeURIComponent(role.name)}`)
+        .header('etag', etagOf(role.version as number))
+        .send(role);
+    },
+  );
+  app.get<{ Params: { name: string } }>(
+    '/api/v1/roles/:name',
+    {
+      config: { auth: 'tenant', permission: 'roles:read' },
+      schema: {
+        tags: ['roles'],
+        params: roleNameParams,
+        response: { 200: { $ref: 'Role#' }, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const role = await s.roles.get(tenantContextOf(req), req.params.name);
+      if (role.version !== undefined) void reply.header('etag', etagOf(role.version as number));
+      return role;
+    },
+  );
+  app.patch<{ Params: { name: string }; Body: { description?: string; permissions?: string[] } }>(
+    '/api/v1/roles/:name',
+    {
+      config: { auth: 'tenant', permission: 'roles:manage' },
+      schema: {
+        tags: ['roles'],
+        params: roleNameParams,
+        body: rolePatchBody,
+        response: { 200: { $ref: 'Role#' }, ...writeErrors },
+      },
+    },
+    async (req, reply) => {
+      const role = await s.roles.update(tenantContextOf(req), req.params.name, req.body, ifMatchOf(req));
+      return reply.header('etag', etagOf(role.version as number)).send(role);
+    },
+  );
+  app.delete<{ Params: { name: string } }>(
+    '/api/v1/roles/:name',
+    {
+      config: { auth: 'tenant', permission: 'roles:manage' },
+      schema: {
+        tags: ['roles'],
+        params: roleNameParams,
+        response: { 204: { type: 'null' }, ...errorResponses },
+      },
+    },
+    async (req, reply) => {
+      await s.roles.delete(tenantContextOf(req), req.params.name);
+      return reply.code(204).send();
+    },
   );
 }

@@ -8,6 +8,8 @@ import { RosterError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import { type Page, pageById } from '../platform/paging.js';
 import { type ApiToken, hashToken, isUsable, newTokenSecret, sameSecret } from './model.js';
+import { type RoleGrant, rolesInForce } from './permissions.js';
+import type { RoleService } from './roles.js';
 import {
   countPlatformTokens,
   findToken,
@@ -21,9 +23,16 @@ import {
 export interface CreateTokenInput {
   readonly tenantId: string | null;
   readonly name: string;
-  readonly roles: readonly string[];
+  /** Role names, or grants that end at a time. */
+  readonly roles: readonly (string | { role: string; expiresAt?: string | null })[];
   readonly expiresAt?: string | null;
 }
+
+/**
+ * Which tokens a caller may see and touch: `null` for every token (a platform caller not naming a tenant),
+ * else one tenant's (a tenant caller's own, or the tenant a platform admin names).
+ */
+export type TokenScope = string | null;
 
 /**
  * How long a verified token is trusted without asking the store again. A revocation takes effect at once on
@@ -48,6 +57,7 @@ export class TokenService {
   readonly #clock: Clock;
   readonly #audit: AuditLog;
   readonly #tenants: TenantService;
+  readonly #roles: RoleService;
   readonly #adminToken: string | undefined;
   readonly #touched = new Map<string, number>();
   /** Recently verified tokens by hash (positive answers only), so a busy client does not cost a query per request. */
@@ -61,32 +71,60 @@ export class TokenService {
     clock: Clock;
     audit: AuditLog;
     tenants: TenantService;
+    roles: RoleService;
     adminToken?: string | undefined;
   }) {
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#audit = deps.audit;
     this.#tenants = deps.tenants;
+    this.#roles = deps.roles;
     this.#adminToken = deps.adminToken;
   }
 
   /**
-   * Mints a token; the secret is returned once and only its hash is stored.
-   * @throws tenants.not_found, tokens.invalid_expiry
+   * Mints a token; the secret is returned once and only its hash is stored. Within a tenant scope the token
+   * belongs to that tenant (naming another is refused); its roles must be ones the caller may grant.
+   * @throws tenants.not_found, tokens.invalid_expiry, roles.unknown, roles.platform_only, auth.forbidden
    */
-  async create(ctx: Context, input: CreateTokenInput): Promise<{ token: ApiToken; secret: string }> {
+  async create(
+    ctx: Context,
+    input: CreateTokenInput,
+    scope: TokenScope = null,
+  ): Promise<{ token: ApiToken; secret: string }> {
     const now = this.#clock.now();
-    if (input.expiresAt != null && !(Date.parse(input.expiresAt) > now.getTime())) {
-      throw new RosterError('tokens.invalid_expiry', {
-        errors: [{ pointer: '/expiresAt', detail: 'must be in the future' }],
+    if (scope !== null && input.tenantId !== null && input.tenantId !== scope) {
+      throw new RosterError('auth.forbidden', {
+        detail: 'A token can only be minted for the tenant the caller acts on',
+        permission: 'tenants:act',
       });
+    }
+    const tenantId = scope ?? input.tenantId;
+    const future = (at: string | null | undefined, pointer: string) => {
+      if (at != null && !(Date.parse(at) > now.getTime())) {
+        throw new RosterError('tokens.invalid_expiry', {
+          errors: [{ pointer, detail: 'must be in the future' }],
+        });
+      }
+    };
+    future(input.expiresAt, '/expiresAt');
+    const grants: RoleGrant[] = [];
+    for (const [i, g] of input.roles.entries()) {
+      const grant =
+        typeof g === 'string'
+          ? { role: g, expiresAt: null }
+          : { role: g.role, expiresAt: g.expiresAt ?? null };
+      future(grant.expiresAt, `/roles/${i}/expiresAt`);
+      const at = grant.expiresAt === null ? null : new Date(grant.expiresAt).toISOString();
+      if (!grants.some((x) => x.role === grant.role)) grants.push({ role: grant.role, expiresAt: at });
     }
     const secret = newTokenSecret();
     const token: ApiToken = {
       id: newId(now.getTime()),
-      tenantId: input.tenantId,
+      tenantId,
       name: input.name,
-      roles: [...new Set(input.roles)],
+      roles: grants.map((g) => g.role),
+      roleGrants: grants,
       createdAt: now.toISOString(),
       createdBy: ctx.actor.type === 'token' ? ctx.actor.id : ctx.actor.type,
       expiresAt: input.expiresAt == null ? null : new Date(input.expiresAt).toISOString(),
@@ -94,7 +132,8 @@ export class TokenService {
       lastUsedAt: null,
     };
     await transact(this.#db, async (tx) => {
-      if (input.tenantId !== null) await this.#tenants.get(tx, input.tenantId);
+      if (tenantId !== null) await this.#tenants.get(tx, tenantId);
+      await this.#roles.assertGrantable(tx, ctx.actor, tenantId, grants);
       await insertToken(tx, token, hashToken(secret));
       await this.#audit.record(tx, ctx, token.tenantId, [
         {
@@ -109,25 +148,36 @@ export class TokenService {
     return { token, secret };
   }
 
-  /** @throws tokens.not_found */
-  async get(id: string): Promise<ApiToken> {
+  /** @throws tokens.not_found (also for a token outside the scope) */
+  async get(id: string, scope: TokenScope = null): Promise<ApiToken> {
     const token = await findToken(this.#db.kysely, id);
-    if (!token) throw new RosterError('tokens.not_found');
+    if (!token || (scope !== null && token.tenantId !== scope)) throw new RosterError('tokens.not_found');
     return token;
   }
 
+  /** Tokens, by id; within a tenant scope only that tenant's (whatever `filter` asks). */
   async list(
     filter: { tenantId?: string | null },
     page: { cursor?: string; limit: number },
+    scope: TokenScope = null,
   ): Promise<Page<ApiToken>> {
-    return pageById(page, (range) => listTokens(this.#db.kysely, filter, range));
+    if (scope !== null && filter.tenantId !== undefined && filter.tenantId !== scope) {
+      return { items: [] };
+    }
+    const f = scope === null ? filter : { tenantId: scope };
+    return pageById(page, (range) => listTokens(this.#db.kysely, f, range));
   }
 
-  /** Revokes a token at once; revoking a revoked token changes nothing. @throws tokens.not_found */
-  async revoke(ctx: Context, id: string): Promise<ApiToken> {
+  /**
+   * Revokes a token at once; revoking a revoked token changes nothing. Only someone who could have given
+   * the token its roles may take it away.
+   * @throws tokens.not_found (also outside the scope), auth.forbidden
+   */
+  async revoke(ctx: Context, id: string, scope: TokenScope = null): Promise<ApiToken> {
     const token = await transact(this.#db, async (tx) => {
       const before = await findToken(tx, id);
-      if (!before) throw new RosterError('tokens.not_found');
+      if (!before || (scope !== null && before.tenantId !== scope)) throw new RosterError('tokens.not_found');
+      await this.#roles.assertGrantable(tx, ctx.actor, before.tenantId, before.roleGrants);
       const at = isoTime(this.#clock);
       if (await revokeToken(tx, id, at)) {
         const after = { ...before, revokedAt: at };
@@ -169,7 +219,12 @@ export class TokenService {
     }
     if (!token || !isUsable(token, now)) return null;
     this.#touch(token.id, now);
-    return { type: 'token', id: token.id, tenantId: token.tenantId, roles: token.roles };
+    return {
+      type: 'token',
+      id: token.id,
+      tenantId: token.tenantId,
+      roles: rolesInForce(token.roleGrants, now),
+    };
   }
 
   /**
@@ -179,11 +234,11 @@ export class TokenService {
   async ensureBootstrapToken(ctx: Context): Promise<string | undefined> {
     if (this.#adminToken !== undefined) return undefined;
     if ((await countPlatformTokens(this.#db.kysely)) > 0) return undefined;
-    const { secret } = await this.create(ctx, {
-      tenantId: null,
-      name: 'bootstrap',
-      roles: ['platform-admin'],
-    });
+    // Roster itself mints the first platform admin: nobody holds permissions yet to grant it from.
+    const { secret } = await this.create(
+      { ...ctx, actor: { ...ctx.actor, roles: ['platform-admin'] } },
+      { tenantId: null, name: 'bootstrap', roles: ['platform-admin'] },
+    );
     return secret;
   }
 
@@ -210,6 +265,7 @@ function auditView(t: ApiToken): Record<string, unknown> {
     tenantId: t.tenantId,
     name: t.name,
     roles: t.roles,
+    roleGrants: t.roleGrants,
     expiresAt: t.expiresAt,
     revokedAt: t.revokedAt,
   };

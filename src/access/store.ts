@@ -1,13 +1,15 @@
 import type { Queryable } from '../platform/db/index.js';
 import type { ApiTokensTable } from '../platform/db/schema.js';
-import type { ApiToken } from './model.js';
+import { type ApiToken, parseGrants } from './model.js';
 
 function toToken(r: ApiTokensTable): ApiToken {
+  const grants = parseGrants(r.roles);
   return {
     id: r.id,
     tenantId: r.tenant_id,
     name: r.name,
-    roles: JSON.parse(r.roles) as string[],
+    roles: [...new Set(grants.map((g) => g.role))],
+    roleGrants: grants,
     createdAt: r.created_at,
     createdBy: r.created_by,
     expiresAt: r.expires_at,
@@ -23,7 +25,8 @@ export async function insertToken(q: Queryable, token: ApiToken, tokenHash: stri
       id: token.id,
       tenant_id: token.tenantId,
       name: token.name,
-      roles: JSON.stringify(token.roles),
+      // Plain names for grants without an expiry (the form older rows have), objects for the others.
+      roles: JSON.stringify(token.roleGrants.map((g) => (g.expiresAt === null ? g.role : g))),
       token_hash: tokenHash,
       created_by: token.createdBy,
       created_at: token.createdAt,

@@ -96,7 +96,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
   }>(
     '/api/v1/audit/entries',
     {
-      config: { auth: 'scoped' },
+      config: { auth: 'scoped', permission: 'audit:read' },
       schema: {
         tags: ['audit'],
         description: `Entries in sequence order, filtered by actor, action, target and time range. ${scopeNote}`,
@@ -141,7 +141,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
   app.get(
     '/api/v1/audit/checkpoints/latest',
     {
-      config: { auth: 'scoped' },
+      config: { auth: 'scoped', permission: 'audit:read' },
       schema: {
         tags: ['audit'],
         description: `The newest signed checkpoint of the tree. ${scopeNote}`,
@@ -158,7 +158,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
   app.get<{ Querystring: { limit: number; cursor?: string; since?: string; until?: string } }>(
     '/api/v1/audit/checkpoints',
     {
-      config: { auth: 'scoped' },
+      config: { auth: 'scoped', permission: 'audit:read' },
       schema: {
         tags: ['audit'],
         description: `Every signed checkpoint of the tree by size, optionally within a time range. ${scopeNote}`,
@@ -191,7 +191,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
   app.get(
     '/api/v1/audit/public-key',
     {
-      config: { auth: 'any' },
+      config: { auth: 'any', permission: 'authenticated' },
       schema: {
         tags: ['audit'],
         description:
@@ -206,7 +206,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
   app.get<{ Querystring: { index: number; treeSize: number } }>(
     '/api/v1/audit/proofs/inclusion',
     {
-      config: { auth: 'scoped' },
+      config: { auth: 'scoped', permission: 'audit:read' },
       schema: {
         tags: ['audit'],
         description: `RFC 6962 / RFC 9162 inclusion proof of the entry at leaf \`index\` in the tree of size \`treeSize\`. ${scopeNote}`,
@@ -247,7 +247,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
   app.get<{ Querystring: { from: number; to: number } }>(
     '/api/v1/audit/proofs/consistency',
     {
-      config: { auth: 'scoped' },
+      config: { auth: 'scoped', permission: 'audit:read' },
       schema: {
         tags: ['audit'],
         description: `RFC 6962 / RFC 9162 consistency proof between the trees of sizes \`from\` and \`to\`. ${scopeNote}`,
@@ -295,7 +295,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
   app.get<{ Querystring: { product?: string; group?: string; role?: string; at: string } }>(
     '/api/v1/audit/holders',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'audit:read' },
       schema: {
         tags: ['audit'],
         description:
@@ -358,7 +358,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
   app.get<{ Querystring: { period: string; format: 'json' | 'csv' | 'pdf'; table?: string } }>(
     '/api/v1/reports/compliance',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'reports:read' },
       schema: {
         tags: ['reports'],
         description:

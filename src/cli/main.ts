@@ -1,3 +1,6 @@
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline/promises';
+import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { buildApp, buildServices, type Services } from '../main.js';
 import { type Config, ConfigError, configFlagOptions, loadConfig, SETTINGS } from '../platform/config.js';
@@ -16,6 +19,10 @@ Commands:
   tenant create --name N     create a tenant; prints its id
   token create --name N [--tenant ID] [--roles a,b] [--expires-at ISO]
                              mint an API token (platform-wide without --tenant); prints it once
+  admin create --username U [--tenant ID|NAME] [--roles a,b] [--password-file F]
+                             create an admin account (tenant-admin, or platform-admin without --tenant);
+                             the password from the file, else prompted (TTY) or read from stdin; the
+                             first login enrols its TOTP second factor
   audit export (--tenant ID | --platform) --out FILE
                              export a log's entries and signed checkpoints as JSON Lines
   audit public-key           print the audit log's verifier key (for --public-key files)
@@ -73,6 +80,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       case 'token':
         if (sub === 'create') return await createToken(config, values);
         break;
+      case 'admin':
+        if (sub === 'create') return await createAdmin(config, values);
+        break;
       case 'audit':
         if (sub === 'export') return await auditExport(config, values);
         if (sub === 'verify') return await auditVerify(config, values, positionals[2]);
@@ -118,6 +128,8 @@ function parse(argv: string[]) {
       period: { type: 'string' },
       format: { type: 'string' },
       'kek-version': { type: 'string' },
+      username: { type: 'string' },
+      'password-file': { type: 'string' },
     },
   });
 }
@@ -131,18 +143,25 @@ async function serve(config: Config): Promise<number> {
       'created a new local key-encryption key file; back it up: without it the stored PII cannot be read',
     );
   }
-  const secret = await app.services.tokens.ensureBootstrapToken({
-    actor: SYSTEM_ACTOR,
-    requestId: undefined,
-  });
-  if (secret) {
-    // Printed once, straight to the terminal, never through the logger.
-    process.stdout.write(
-      `\nRoster created a platform-admin API token. It is shown only this once:\n\n  ${secret}\n\n` +
-        'Use it as "Authorization: Bearer <token>". Set ROSTER_ADMIN_TOKEN to use a token of your own instead.\n\n',
-    );
+  let address: string;
+  try {
+    const secret = await app.services.tokens.ensureBootstrapToken({
+      actor: SYSTEM_ACTOR,
+      requestId: undefined,
+    });
+    if (secret) {
+      // Printed once, straight to the terminal, never through the logger.
+      process.stdout.write(
+        `\nRoster created a platform-admin API token. It is shown only this once:\n\n  ${secret}\n\n` +
+          'Use it as "Authorization: Bearer <token>". Set ROSTER_ADMIN_TOKEN to use a token of your own instead.\n\n',
+      );
+    }
+    address = await app.http.listen({ port: config.port, host: config.host, backlog: 2048 });
+  } catch (err) {
+    // Whatever stops the start closes what was opened (store, workers, connections), so the process can exit.
+    await app.close().catch(() => undefined);
+    throw err;
   }
-  const address = await app.http.listen({ port: config.port, host: config.host, backlog: 2048 });
   log.info(
     { address, store: app.db.location, keyProvider: app.services.keys.providerName },
     'roster listening',
@@ -217,13 +236,7 @@ async function createToken(config: Config, values: Record<string, unknown>): Pro
     process.stderr.write('roster: token create needs --name\n');
     return 2;
   }
-  const roles =
-    typeof values.roles === 'string'
-      ? values.roles
-          .split(',')
-          .map((r) => r.trim())
-          .filter(Boolean)
-      : [];
+  const roles = rolesFlag(values.roles) ?? [];
   const expiresAt = (values['expires-at'] as string | undefined) ?? null;
   if (expiresAt !== null && Number.isNaN(Date.parse(expiresAt))) {
     process.stderr.write('roster: --expires-at must be an ISO-8601 time\n');
@@ -240,6 +253,68 @@ async function createToken(config: Config, values: Record<string, unknown>): Pro
 }
 
 /** `roster keys status|rotate|destroy`: runs in this process against the store, with progress on stderr. */
+/** `--roles a,b` as names; undefined when the flag is absent. */
+function rolesFlag(value: unknown): string[] | undefined {
+  if (typeof value !== 'string') return undefined;
+  return value
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+}
+
+async function createAdmin(config: Config, values: Record<string, unknown>): Promise<number> {
+  const username = values.username as string | undefined;
+  if (!username) {
+    process.stderr.write('roster: admin create needs --username\n');
+    return 2;
+  }
+  const tenant = values.tenant as string | undefined;
+  const roles = rolesFlag(values.roles) ?? [tenant === undefined ? 'platform-admin' : 'tenant-admin'];
+  const password = await readPassword(values['password-file'] as string | undefined);
+  const account = await withServices(config, async (s) => {
+    const scope = tenant === undefined ? null : await s.admins.tenantIdOf(tenant);
+    return s.admins.create({ actor: CLI_ACTOR, requestId: undefined }, scope, { username, password, roles });
+  });
+  // The username is the operator's own input: echoing the id and tenant is enough.
+  process.stdout.write(
+    `${JSON.stringify({ id: account.id, tenantId: account.tenantId, roles: account.roles })}\n`,
+  );
+  process.stderr.write('roster: the first login of this account enrols its TOTP second factor\n');
+  return 0;
+}
+
+/** The new admin's password: the file's first line, else asked twice on a TTY (not echoed), else stdin's first line. */
+async function readPassword(file: string | undefined): Promise<string> {
+  const firstLine = (text: string) => text.split(/\r?\n/)[0] ?? '';
+  if (file !== undefined) return firstLine(await readFile(file, 'utf8'));
+  if (!process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return firstLine(Buffer.concat(chunks).toString('utf8'));
+  }
+  const ask = async (prompt: string) => {
+    let muted = false;
+    const output = new Writable({
+      write(chunk, encoding, done) {
+        if (!muted) process.stderr.write(chunk, encoding);
+        done();
+      },
+    });
+    const rl = createInterface({ input: process.stdin, output, terminal: true });
+    try {
+      const answer = rl.question(prompt);
+      muted = true;
+      return await answer;
+    } finally {
+      rl.close();
+      process.stderr.write('\n');
+    }
+  };
+  const first = await ask('Password: ');
+  if ((await ask('Again: ')) !== first) throw new UsageError('the passwords differ');
+  return first;
+}
+
 async function keys(config: Config, sub: 'status' | 'rotate' | 'destroy', values: Record<string, unknown>) {
   const ctx = { actor: CLI_ACTOR, requestId: undefined };
   return withServices(config, async (s) => {

@@ -89,7 +89,7 @@ export function keyRoutes(app: FastifyInstance, rotation: KeyRotation): void {
   app.get(
     '/api/v1/keys',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'platform', permission: 'keys:read' },
       schema: { tags: ['keys'], response: { 200: keyState, ...errorResponses } },
     },
     async () => rotation.state(),
@@ -97,7 +97,7 @@ export function keyRoutes(app: FastifyInstance, rotation: KeyRotation): void {
   app.post(
     '/api/v1/keys/rotate',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'platform', permission: 'keys:manage' },
       schema: {
         tags: ['keys'],
         description:
@@ -114,7 +114,7 @@ export function keyRoutes(app: FastifyInstance, rotation: KeyRotation): void {
   app.get<{ Params: { id: string } }>(
     '/api/v1/keys/jobs/:id',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'platform', permission: 'keys:read' },
       schema: {
         tags: ['keys'],
         params: jobParams,
@@ -126,7 +126,7 @@ export function keyRoutes(app: FastifyInstance, rotation: KeyRotation): void {
   app.get<{ Params: { id: string } }>(
     '/api/v1/tenants/:id/keys',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'platform', permission: 'keys:read' },
       schema: { tags: ['keys'], params: idParams, response: { 200: tenantKeyState, ...errorResponses } },
     },
     async (req) => rotation.tenantState(req.params.id),
@@ -134,7 +134,7 @@ export function keyRoutes(app: FastifyInstance, rotation: KeyRotation): void {
   app.post<{ Params: { id: string } }>(
     '/api/v1/tenants/:id/keys/rotate',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'platform', permission: 'keys:manage' },
       schema: {
         tags: ['keys'],
         description:

@@ -66,7 +66,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.post<{ Body: { name: string } }>(
     '/api/v1/tenants',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'platform', permission: 'tenants:manage' },
       schema: {
         tags: ['tenants'],
         body: tenantCreateBody,
@@ -79,7 +79,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.get<{ Querystring: Paged }>(
     '/api/v1/tenants',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'platform', permission: 'tenants:manage' },
       schema: {
         tags: ['tenants'],
         querystring: { type: 'object', additionalProperties: false, properties: pageQuery },
@@ -94,7 +94,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.get<{ Params: Id }>(
     '/api/v1/tenants/:id',
     {
-      config: { auth: 'any' },
+      config: { auth: 'any', permission: 'tenants:read' },
       schema: {
         tags: ['tenants'],
         params: idParams,
@@ -114,7 +114,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.post<{ Body: UserInput }>(
     '/api/v1/users',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'users:write' },
       schema: { tags: ['users'], body: userCreateBody, response: { 201: { $ref: 'User#' }, ...writeErrors } },
     },
     async (req, reply) => {
@@ -127,7 +127,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.get<{ Querystring: UserQuery & Paged }>(
     '/api/v1/users',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'users:read' },
       schema: {
         tags: ['users'],
         querystring: userListQuery,
@@ -143,7 +143,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.get<{ Params: Id }>(
     '/api/v1/users/:id',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'users:read' },
       schema: { tags: ['users'], params: idParams, response: { 200: { $ref: 'User#' }, ...errorResponses } },
     },
     async (req, reply) => {
@@ -154,7 +154,12 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.patch<{ Params: Id; Body: UserInput }>(
     '/api/v1/users/:id',
     {
-      config: { auth: 'tenant' },
+      // Helpdesk: a patch of the status alone (suspend, reactivate) needs only users:status.
+      config: {
+        auth: 'tenant',
+        permission: 'users:write',
+        narrower: { permission: 'users:status', fields: ['active', 'status'] },
+      },
       schema: {
         tags: ['users'],
         description: 'RFC 7396 merge patch (application/merge-patch+json or application/json)',
@@ -171,11 +176,11 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.delete<{ Params: Id; Querystring: { erase?: boolean } }>(
     '/api/v1/users/:id',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'users:delete' },
       schema: {
         tags: ['users'],
         description:
-          'Deletes the user. With `erase=true` the user is erased for good (GDPR Art. 17): their data key is destroyed and an erasure record is kept (Location header).',
+          'Deletes the user (users:delete). With `erase=true` (also users:erase) the user is erased for good (GDPR Art. 17): their data key is destroyed and an erasure record is kept (Location header).',
         params: idParams,
         querystring: {
           type: 'object',
@@ -187,6 +192,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
     },
     async (req, reply) => {
       if (req.query.erase) {
+        await req.requirePermission('users:erase');
         const record = await s.users.erase(tenantContextOf(req), req.params.id, ifMatchOf(req));
         reply.header('location', `/api/v1/erasure-requests/${record.id}`);
       } else await s.users.delete(tenantContextOf(req), req.params.id, ifMatchOf(req));
@@ -198,7 +204,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.post<{ Body: { userId: string } }>(
     '/api/v1/erasure-requests',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'users:erase' },
       schema: {
         tags: ['users'],
         description:
@@ -220,7 +226,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.get<{ Querystring: Paged }>(
     '/api/v1/erasure-requests',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'users:erase' },
       schema: {
         tags: ['users'],
         querystring: { type: 'object', additionalProperties: false, properties: pageQuery },
@@ -232,7 +238,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.get<{ Params: Id }>(
     '/api/v1/erasure-requests/:id',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'users:erase' },
       schema: { tags: ['users'], params: idParams, response: { 200: erasureResponse, ...errorResponses } },
     },
     async (req) => s.users.erasure(tenantContextOf(req), req.params.id),
@@ -240,7 +246,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.get<{ Params: Id }>(
     '/api/v1/users/:id/groups',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'users:read' },
       schema: {
         tags: ['users'],
         params: idParams,
@@ -262,7 +268,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.post<{ Body: GroupInput }>(
     '/api/v1/groups',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'groups:write' },
       schema: {
         tags: ['groups'],
         body: groupCreateBody,
@@ -279,7 +285,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.get<{ Querystring: { displayName?: string; externalId?: string } & Paged }>(
     '/api/v1/groups',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'groups:read' },
       schema: {
         tags: ['groups'],
         querystring: groupListQuery,
@@ -298,7 +304,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.get<{ Params: Id }>(
     '/api/v1/groups/:id',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'groups:read' },
       schema: {
         tags: ['groups'],
         params: idParams,
@@ -313,7 +319,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.patch<{ Params: Id; Body: GroupInput }>(
     '/api/v1/groups/:id',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'groups:write' },
       schema: {
         tags: ['groups'],
         params: idParams,
@@ -329,7 +335,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.delete<{ Params: Id }>(
     '/api/v1/groups/:id',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'groups:write' },
       schema: { tags: ['groups'], params: idParams, response: { 204: noContent, ...writeErrors } },
     },
     async (req, reply) => {
@@ -340,7 +346,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.get<{ Params: Id; Querystring: Paged }>(
     '/api/v1/groups/:id/members',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'groups:read' },
       schema: {
         tags: ['groups'],
         params: idParams,
@@ -359,7 +365,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.put<{ Params: { id: string; userId: string } }>(
     '/api/v1/groups/:id/members/:userId',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'groups:write' },
       schema: { tags: ['groups'], params: memberParams, response: { 204: noContent, ...writeErrors } },
     },
     async (req, reply) => {
@@ -370,7 +376,7 @@ export function identityRoutes(app: FastifyInstance, s: IdentityServices): void 
   app.delete<{ Params: { id: string; userId: string } }>(
     '/api/v1/groups/:id/members/:userId',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'groups:write' },
       schema: { tags: ['groups'], params: memberParams, response: { 204: noContent, ...writeErrors } },
     },
     async (req, reply) => {

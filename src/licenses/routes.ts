@@ -38,7 +38,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   app.post<{ Body: { sku: string; name: string } }>(
     '/api/v1/products',
     {
-      config: tenant,
+      config: { ...tenant, permission: 'pools:manage' },
       schema: {
         tags: ['licenses'],
         body: productCreateBody,
@@ -51,7 +51,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   app.get<{ Querystring: Paged }>(
     '/api/v1/products',
     {
-      config: tenant,
+      config: { ...tenant, permission: 'pools:read' },
       schema: {
         tags: ['licenses'],
         querystring: { type: 'object', additionalProperties: false, properties: pageQuery },
@@ -67,7 +67,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   app.post<{ Body: Required<Pick<PoolInput, 'product' | 'name' | 'capacity'>> & PoolInput }>(
     '/api/v1/pools',
     {
-      config: tenant,
+      config: { ...tenant, permission: 'pools:manage' },
       schema: {
         tags: ['licenses'],
         body: poolCreateBody,
@@ -86,7 +86,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   app.get<{ Querystring: Paged & { product?: string } }>(
     '/api/v1/pools',
     {
-      config: tenant,
+      config: { ...tenant, permission: 'pools:read' },
       schema: {
         tags: ['licenses'],
         querystring: poolListQuery,
@@ -109,7 +109,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   app.get<{ Params: { id: string } }>(
     '/api/v1/pools/:id',
     {
-      config: tenant,
+      config: { ...tenant, permission: 'pools:read' },
       schema: {
         tags: ['licenses'],
         params: idParams,
@@ -124,7 +124,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   app.patch<{ Params: { id: string }; Body: Omit<PoolInput, 'product'> }>(
     '/api/v1/pools/:id',
     {
-      config: tenant,
+      config: { ...tenant, permission: 'pools:manage' },
       schema: {
         tags: ['licenses'],
         description:
@@ -142,7 +142,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   app.delete<{ Params: { id: string } }>(
     '/api/v1/pools/:id',
     {
-      config: tenant,
+      config: { ...tenant, permission: 'pools:manage' },
       schema: {
         tags: ['licenses'],
         description: 'Only a pool with no seat in use',
@@ -159,7 +159,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   app.get<{ Params: { id: string } }>(
     '/api/v1/users/:id/licenses',
     {
-      config: tenant,
+      config: { ...tenant, permission: 'licenses:read' },
       schema: {
         tags: ['licenses'],
         params: idParams,
@@ -176,7 +176,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   app.post<{ Params: { id: string }; Body: { product: string } }>(
     '/api/v1/users/:id/licenses',
     {
-      config: tenant,
+      config: { ...tenant, permission: 'licenses:assign' },
       schema: {
         tags: ['licenses'],
         description:
@@ -198,7 +198,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   app.delete<{ Params: { id: string; sku: string } }>(
     '/api/v1/users/:id/licenses/:sku',
     {
-      config: tenant,
+      config: { ...tenant, permission: 'licenses:assign' },
       schema: { tags: ['licenses'], params: licenseParams, response: { 204: noContent, ...writeErrors } },
     },
     async (req, reply) => {

@@ -33,7 +33,7 @@ export function lifecycleRoutes(app: FastifyInstance, s: { lifecycle: LifecycleS
   app.post<{ Body: OnboardingInput }>(
     '/api/v1/onboardings',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'onboarding:run' },
       schema: {
         tags: ['lifecycle'],
         description:
@@ -70,7 +70,7 @@ export function lifecycleRoutes(app: FastifyInstance, s: { lifecycle: LifecycleS
   app.post<{ Params: { id: string } }>(
     '/api/v1/users/:id/offboard',
     {
-      config: { auth: 'tenant' },
+      config: { auth: 'tenant', permission: 'users:offboard' },
       schema: {
         tags: ['lifecycle'],
         description:

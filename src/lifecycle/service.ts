@@ -22,7 +22,8 @@ import * as store from './store.js';
 
 export interface OnboardingInput {
   readonly user: UserInput;
-  readonly products: readonly string[];
+  /** Optional: an onboarding without products creates the user alone. */
+  readonly products?: readonly string[] | undefined;
 }
 
 /** The stored answer of an onboarding: replays return these exact bytes. */
@@ -151,7 +152,7 @@ export class LifecycleService {
               return earlier;
             }
             if (earlier === 'expired') await store.deleteIdempotencyRecord(tx, ctx.tenantId, idempotencyKey);
-            const skus = dedupe(input.products);
+            const skus = dedupe(input.products ?? []);
             const products = await this.#d.licenses.resolveProducts(tx, ctx.tenantId, skus, '/products');
             const user = await this.#d.users.createIn(tx, ctx, input.user);
             const assignments: Assignment[] = [];

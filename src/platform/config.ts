@@ -164,8 +164,7 @@ export const SETTINGS = [
     env: 'ROSTER_REDIS_URL',
     flag: 'redis-url',
     secret: true,
-    description:
-      'redis://host:port; validated, reserved for limits shared between nodes (limits are per process today)',
+    description: 'redis://host:port[/db] sharing the rate limits between nodes (in process when unset)',
     defaultText: '(unset)',
     parse(raw, env) {
       if (raw === undefined || raw === '') return undefined;
@@ -224,7 +223,8 @@ export const SETTINGS = [
     env: 'ROSTER_RATE_LIMIT_GLOBAL',
     flag: 'rate-limit-global',
     secret: false,
-    description: 'Requests per second for the whole node, all tenants together (0: no limit)',
+    description:
+      'Requests per second, all tenants together, per node (all nodes with ROSTER_REDIS_URL; 0: off)',
     defaultText: '250',
     parse: (raw, env) => parseRate(raw, env, 250),
   }),

@@ -1,7 +1,7 @@
-/** Who acts: an API token, the ROSTER_ADMIN_TOKEN, the CLI operator, or Roster itself. */
+/** Who acts: an API token, an admin account (session), the ROSTER_ADMIN_TOKEN, the CLI operator, or Roster. */
 export interface Actor {
-  readonly type: 'token' | 'admin-token' | 'cli' | 'system';
-  /** Token id for `token`; a fixed name otherwise. */
+  readonly type: 'token' | 'admin' | 'admin-token' | 'cli' | 'system';
+  /** Token id for `token`, admin account id for `admin`; a fixed name otherwise. */
   readonly id: string;
   /** The tenant the credential is bound to; null for platform-wide credentials. */
   readonly tenantId: string | null;
@@ -23,9 +23,9 @@ export function isPlatformActor(actor: Actor): boolean {
   return actor.tenantId === null;
 }
 
-/** The audit form of an actor: `token:<id>`, `admin-token`, `cli`, `system`. */
+/** The audit form of an actor: `token:<id>`, `admin:<id>`, `admin-token`, `cli`, `system`. */
 export function actorRef(actor: Actor): string {
-  return actor.type === 'token' ? `token:${actor.id}` : actor.type;
+  return actor.type === 'token' || actor.type === 'admin' ? `${actor.type}:${actor.id}` : actor.type;
 }
 
 export const SYSTEM_ACTOR: Actor = Object.freeze({ type: 'system', id: 'system', tenantId: null, roles: [] });

@@ -79,7 +79,7 @@ export const ERROR_CATALOGUE = {
     status: 401,
   },
   'auth.forbidden': {
-    title: 'The token may not perform this action',
+    title: 'The caller lacks the permission this action needs',
     kind: 'permission_denied',
     status: 403,
   },
@@ -89,9 +89,73 @@ export const ERROR_CATALOGUE = {
     kind: 'permission_denied',
     status: 403,
   },
+  'auth.login_failed': {
+    title: 'The username or password is wrong, or the account cannot log in',
+    kind: 'unauthenticated',
+    status: 401,
+  },
+  'auth.login_throttled': {
+    title: 'Too many failed logins: try again after the time Retry-After gives',
+    kind: 'resource_exhausted',
+    status: 429,
+  },
+  'auth.challenge_invalid': {
+    title: 'The login challenge is unknown, used or expired: log in again',
+    kind: 'unauthenticated',
+    status: 401,
+  },
+  'auth.mfa_failed': {
+    title: 'The one-time code or recovery code is wrong or was used',
+    kind: 'unauthenticated',
+    status: 401,
+  },
+  'auth.csrf_failed': {
+    title: 'A write with a session cookie needs the X-CSRF-Token header of that session',
+    kind: 'permission_denied',
+    status: 403,
+  },
+  'admins.not_found': { title: 'Admin account not found', kind: 'not_found', status: 404 },
+  'admins.username_taken': {
+    title: 'An admin account with this username exists in this tenant',
+    kind: 'conflict',
+    status: 409,
+  },
+  'admins.weak_password': {
+    title: 'The password is too short (at least 12 characters)',
+    kind: 'invalid_argument',
+    status: 422,
+  },
+  'admins.invalid_expiry': {
+    title: 'A role grant must end in the future',
+    kind: 'invalid_argument',
+    status: 422,
+  },
   'tenants.not_found': { title: 'Tenant not found', kind: 'not_found', status: 404 },
   'tenants.name_taken': { title: 'A tenant with this name exists', kind: 'conflict', status: 409 },
   'tokens.not_found': { title: 'Token not found', kind: 'not_found', status: 404 },
+  'roles.not_found': { title: 'Role not found', kind: 'not_found', status: 404 },
+  'roles.name_taken': {
+    title: 'A role with this name exists (built-in role names are reserved)',
+    kind: 'conflict',
+    status: 409,
+  },
+  'roles.built_in': { title: 'Built-in roles cannot be changed or deleted', kind: 'conflict', status: 409 },
+  'roles.in_use': {
+    title: 'The role is given to a token or admin account; take it away first',
+    kind: 'conflict',
+    status: 409,
+  },
+  'roles.unknown': { title: 'No role of this name exists here', kind: 'invalid_argument', status: 422 },
+  'roles.platform_only': {
+    title: 'This role can only be given to platform credentials',
+    kind: 'invalid_argument',
+    status: 422,
+  },
+  'roles.invalid_permission': {
+    title: 'Not a tenant permission of the catalogue',
+    kind: 'invalid_argument',
+    status: 422,
+  },
   'tokens.invalid_expiry': {
     title: 'The expiry time must be in the future',
     kind: 'invalid_argument',
@@ -249,8 +313,13 @@ export class RosterError extends Error {
   readonly status: number;
   readonly detail: string | undefined;
   readonly errors: readonly FieldError[] | undefined;
+  /** For `auth.forbidden`: the permission the caller lacks (a problem extension member). */
+  readonly permission: string | undefined;
 
-  constructor(code: ErrorCode, options: { detail?: string; errors?: FieldError[]; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    options: { detail?: string; errors?: FieldError[]; cause?: unknown; permission?: string } = {},
+  ) {
     const spec: ErrorSpec = ERROR_CATALOGUE[code];
     super(options.detail ?? spec.title, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RosterError';
@@ -259,6 +328,7 @@ export class RosterError extends Error {
     this.status = spec.status;
     this.detail = options.detail;
     this.errors = options.errors;
+    this.permission = options.permission;
   }
 
   get title(): string {

@@ -17,6 +17,11 @@ export class Metrics {
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });
+  readonly rateLimitFallbacks = new Counter({
+    name: 'roster_rate_limit_fallbacks_total',
+    help: 'Rate-limit decisions taken in process because Redis (ROSTER_REDIS_URL) could not answer',
+    registers: [this.registry],
+  });
   readonly onboardings = new Counter({
     name: 'roster_onboardings_total',
     help: 'Onboarding requests by outcome (created, replayed, failed)',

@@ -96,6 +96,8 @@ export interface Denial {
   /** The route pattern (`/api/v1/tokens/:id`), not the path. */
   readonly route: string;
   readonly code: 'auth.forbidden' | 'auth.tenant_required';
+  /** The permission refused (named in the answer and the entry); absent for other refusals. */
+  readonly permission?: string | undefined;
   readonly requestId: string;
 }
 
@@ -104,7 +106,10 @@ export function denialOf(res: Answer, d: Omit<Denial, 'requestId'>): Denial {
   expect(res.status, res.raw).toBe(403);
   const requestId = res.headers['x-request-id'];
   expect(typeof requestId, 'x-request-id of the denied request').toBe('string');
-  if (res.body !== undefined) expect(res.body.requestId).toBe(requestId);
+  if (res.body !== undefined) {
+    expect(res.body.requestId).toBe(requestId);
+    expect(res.body.permission, 'the permission named in the answer').toBe(d.permission);
+  }
   return { ...d, requestId: String(requestId) };
 }
 
@@ -118,7 +123,13 @@ function deniedEntry(d: Denial): unknown {
     action: 'access.denied',
     target: { type: 'route', id: `${d.method} ${d.route}` },
     before: null,
-    after: { route: d.route, method: d.method, code: d.code, actor: d.actor },
+    after: {
+      route: d.route,
+      method: d.method,
+      code: d.code,
+      ...(d.permission !== undefined ? { permission: d.permission } : {}),
+      actor: d.actor,
+    },
     requestId: d.requestId,
   };
 }

@@ -15,6 +15,7 @@ const UNIQUE_INDEXES: Record<string, string> = {
   pools_name_uq: 'pools.tenant_id, pools.product_id, pools.name_key',
   assignments_user_product_uq: 'assignments.tenant_id, assignments.user_id, assignments.product_id',
   idempotency_keys_pk: 'idempotency_keys.tenant_id, idempotency_keys.key',
+  roles_pk: 'roles.tenant_id, roles.name',
 };
 
 interface DriverError {

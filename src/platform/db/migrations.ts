@@ -406,6 +406,97 @@ const MIGRATIONS: Record<string, Up> = {
       .columns(['tenant_id', 'id'])
       .execute();
   },
+  '0005_access': async (db) => {
+    // A tenant's custom roles: a name (unique per tenant, never a built-in one) and permissions from the
+    // catalogue (JSON array). Tokens and admin accounts name roles; api_tokens.roles now also holds grants
+    // with an expiry ({"role","expiresAt"}), next to plain names written before.
+    await db.schema
+      .createTable('roles')
+      .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('description', 'text', (c) => c.notNull())
+      .addColumn('permissions', 'text', (c) => c.notNull())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('roles_pk', ['tenant_id', 'name'])
+      .execute();
+  },
+  '0006_admins': async (db, dialect) => {
+    // Admin accounts, their sessions and login challenges, login throttles (src/access/admins). A TOTP
+    // secret is sealed under the tenant key (tenant accounts) or wrapped by the KEK (platform accounts).
+    const binary = sql.raw(dialect === 'postgres' ? 'bytea' : 'blob');
+
+    await db.schema
+      .createTable('admin_accounts')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.references('tenants.id').onDelete('cascade'))
+      .addColumn('username', 'text', (c) => c.notNull())
+      .addColumn('username_key', 'text', (c) => c.notNull())
+      .addColumn('password_hash', 'text', (c) => c.notNull())
+      .addColumn('totp_secret_enc', binary)
+      .addColumn('totp_key_version', 'integer')
+      .addColumn('totp_last_step', 'bigint')
+      .addColumn('recovery_codes', 'text', (c) => c.notNull())
+      .addColumn('roles', 'text', (c) => c.notNull())
+      .addColumn('disabled', 'integer', (c) => c.notNull())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('admin_accounts_username_uq')
+      .on('admin_accounts')
+      .column('username_key')
+      .unique()
+      .execute();
+    await db.schema
+      .createIndex('admin_accounts_tenant')
+      .on('admin_accounts')
+      .columns(['tenant_id', 'id'])
+      .execute();
+
+    await db.schema
+      .createTable('admin_sessions')
+      .addColumn('id_hash', 'text', (c) => c.primaryKey())
+      .addColumn('admin_id', 'text', (c) => c.notNull().references('admin_accounts.id').onDelete('cascade'))
+      .addColumn('tenant_id', 'text')
+      .addColumn('csrf_hash', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('last_seen_at', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text', (c) => c.notNull())
+      .addColumn('idle_timeout_ms', 'integer', (c) => c.notNull())
+      .addColumn('revoked_at', 'text')
+      .execute();
+    await db.schema.createIndex('admin_sessions_admin').on('admin_sessions').columns(['admin_id']).execute();
+
+    await db.schema
+      .createTable('admin_challenges')
+      .addColumn('id_hash', 'text', (c) => c.primaryKey())
+      .addColumn('admin_id', 'text', (c) => c.notNull().references('admin_accounts.id').onDelete('cascade'))
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('secret_enc', binary)
+      .addColumn('key_version', 'integer')
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('expires_at', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('admin_challenges_admin')
+      .on('admin_challenges')
+      .columns(['admin_id'])
+      .execute();
+
+    await db.schema
+      .createTable('login_throttles')
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('failures', 'integer', (c) => c.notNull())
+      .addColumn('last_failure_at', 'text', (c) => c.notNull())
+      .addColumn('locked_until', 'text')
+      .addPrimaryKeyConstraint('login_throttles_pk', ['scope', 'key'])
+      .execute();
+  },
 };
 
 function provider(dialect: Dialect): MigrationProvider {

@@ -25,6 +25,11 @@ export interface Database {
   kek_versions: KekVersionsTable;
   key_jobs: KeyJobsTable;
   erasure_requests: ErasureRequestsTable;
+  roles: RolesTable;
+  admin_accounts: AdminAccountsTable;
+  admin_sessions: AdminSessionsTable;
+  admin_challenges: AdminChallengesTable;
+  login_throttles: LoginThrottlesTable;
   audit_integrator: { name: string; at: string };
 }
 
@@ -237,4 +242,83 @@ export interface AuditSigningKeysTable {
   key_hash: string;
   verifier_key: string;
   created_at: string;
+}
+
+export interface RolesTable {
+  tenant_id: string;
+  name: string;
+  description: string;
+  /** JSON array of permission names. */
+  permissions: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+// ---- admin accounts, sessions, login challenges and throttles (src/access/admins)
+
+export interface AdminAccountsTable {
+  id: string;
+  /** Null: a platform admin account. */
+  tenant_id: string | null;
+  /** As given at creation (shown to admins; never logged, never in audit entries). */
+  username: string;
+  /** `<tenant id or "platform">:<NFC, lower-cased username>`, unique: one name per tenant, any case. */
+  username_key: string;
+  /** argon2id, PHC string form. */
+  password_hash: string;
+  /** The TOTP secret once enrolled (sealed: see `totp_key_version`), null before. */
+  totp_secret_enc: Buffer | null;
+  /** Tenant accounts: the tenant key version that sealed it; platform accounts: the KEK version that wrapped it. */
+  totp_key_version: number | null;
+  /** The last time step whose code was accepted (RFC 6238 §5.2: each code once). */
+  totp_last_step: number | null;
+  /** JSON array of SHA-256 hex hashes of the unused recovery codes. */
+  recovery_codes: string;
+  /** JSON array of role grants `{role, expiresAt}`. */
+  roles: string;
+  /** 0 or 1. */
+  disabled: number;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AdminSessionsTable {
+  /** SHA-256 hex of the session secret the cookie carries. */
+  id_hash: string;
+  admin_id: string;
+  tenant_id: string | null;
+  /** SHA-256 hex of the session's CSRF token. */
+  csrf_hash: string;
+  created_at: string;
+  last_seen_at: string;
+  /** The absolute end: creation plus the absolute timeout. */
+  expires_at: string;
+  idle_timeout_ms: number;
+  revoked_at: string | null;
+}
+
+/** The state between a verified password and a verified second factor (single use, short-lived). */
+export interface AdminChallengesTable {
+  /** SHA-256 hex of the challenge secret. */
+  id_hash: string;
+  admin_id: string;
+  /** `totp`: an enrolled account proves its second factor; `enrol`: an account confirms a new secret. */
+  kind: string;
+  /** For `enrol`: the proposed secret, sealed as account secrets are. */
+  secret_enc: Buffer | null;
+  key_version: number | null;
+  attempts: number;
+  expires_at: string;
+  created_at: string;
+}
+
+/** Failed-login counters, shared by every node: scope `account` or `ip`, key a SHA-256 hex. */
+export interface LoginThrottlesTable {
+  scope: string;
+  key: string;
+  failures: number;
+  last_failure_at: string;
+  locked_until: string | null;
 }

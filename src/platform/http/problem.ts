@@ -12,6 +12,8 @@ export interface Problem {
   code: ErrorCode;
   requestId?: string;
   errors?: readonly FieldError[];
+  /** The missing permission, on `auth.forbidden`. */
+  permission?: string;
 }
 
 interface AjvLikeError {
@@ -92,6 +94,7 @@ export function problemOf(err: RosterError, requestId?: string): Problem {
     code: err.code,
     ...(requestId ? { requestId } : {}),
     ...(err.errors && err.errors.length > 0 ? { errors: err.errors } : {}),
+    ...(err.permission !== undefined ? { permission: err.permission } : {}),
   };
 }
 

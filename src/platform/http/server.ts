@@ -32,9 +32,21 @@ declare module 'fastify' {
     actor: Actor | null;
     /** The tenant the request acts on, resolved by the auth hook (null: platform scope). */
     tenantScope: string | null;
+    /** For a handler whose action needs more than its route's permission: 403 naming it when missing. */
+    requirePermission: (permission: string) => Promise<void>;
   }
   interface FastifyContextConfig {
     auth?: AuthMode;
+    /**
+     * The permission the route needs (docs/permissions.md), or `authenticated` for anything any valid
+     * credential may read. Every route but `public` ones must name one: registration fails otherwise.
+     */
+    permission?: string;
+    /**
+     * A narrower permission that also suffices when the JSON body touches only `fields` (e.g. helpdesk's
+     * `users:status` for a PATCH of `active`/`status` alone); checked once the body is parsed.
+     */
+    narrower?: Narrower;
   }
   interface FastifyInstance {
     /** Every route registered, with its auth mode: the table that authorisation tests are generated from. */
@@ -46,15 +58,40 @@ export interface RouteEntry {
   readonly method: string;
   readonly url: string;
   readonly auth: AuthMode;
+  /** The permission the route needs; undefined for `public` routes. */
+  readonly permission: string | undefined;
+  readonly narrower?: Narrower;
 }
+
+export interface Narrower {
+  readonly permission: string;
+  readonly fields: readonly string[];
+}
+
+/** What a route may name instead of a permission: any valid credential passes. */
+export const ANY_AUTHENTICATED = 'authenticated';
 
 export interface HttpDeps {
   readonly logger: Logger;
   readonly bodyLimit: number;
   /** Resolves a presented bearer secret to an actor, or null. */
   readonly authenticate: (secret: string) => Promise<Actor | null>;
+  /**
+   * Without an Authorization header: the admin session the cookie names, or null. Throws `auth.csrf_failed`
+   * for a write that lacks the session's X-CSRF-Token.
+   */
+  readonly authenticateSession?: (
+    cookieHeader: string | undefined,
+    method: string,
+    csrfHeader: string | undefined,
+  ) => Promise<Actor | null>;
   /** True when the tenant exists (for platform tokens naming a tenant). */
   readonly tenantExists: (id: string) => Promise<boolean>;
+  /**
+   * Whether `actor`, acting on `tenantScope` (null: the platform), holds `permission`. Platform
+   * credentials may name a tenant only when they hold `tenants:act`.
+   */
+  readonly authorize: (actor: Actor, tenantScope: string | null, permission: string) => Promise<boolean>;
   /** Requests per second per tenant and per node (0: off), enforced here for every authenticated route. */
   readonly rateLimits: { readonly tenant: number; readonly global: number };
   readonly limiter: RateLimiter;
@@ -66,6 +103,8 @@ export interface HttpDeps {
     method: string;
     route: string;
     code: string;
+    /** The permission refused, when a permission check refused it. */
+    permission: string | undefined;
   }) => Promise<void>;
 }
 
@@ -77,6 +116,8 @@ export const JSON_MEDIA_TYPES = [
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const TENANT_HEADER = 'roster-tenant';
+/** The permission a platform credential needs to name a tenant in the Roster-Tenant header. */
+const TENANT_ACT = 'tenants:act';
 
 /**
  * The HTTP edge shared by every module: strict JSON parsing, schema validation (bodies never coerced,
@@ -135,18 +176,29 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const config = route.config as { auth?: AuthMode; permission?: string; narrower?: Narrower } | undefined;
+    const auth = config?.auth ?? 'any';
+    if (auth !== 'public' && !config?.permission) {
+      // Every route checks a permission: one that names none is a mistake, caught at start.
+      throw new Error(`route ${methods.join(',')} ${route.url} names no permission`);
+    }
     for (const method of methods) {
       if (method === 'HEAD') continue;
       routeTable.push({
         method,
         url: route.url,
-        auth: (route.config as { auth?: AuthMode } | undefined)?.auth ?? 'any',
+        auth,
+        permission: config?.permission,
+        ...(config?.narrower ? { narrower: config.narrower } : {}),
       });
     }
   });
 
   app.decorateRequest('actor', null);
   app.decorateRequest('tenantScope', null);
+  app.decorateRequest('requirePermission', async () => {
+    throw new RosterError('auth.unauthenticated');
+  });
 
   let closing = false;
   app.addHook('preClose', async () => {
@@ -175,8 +227,25 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     if (mode === 'public') return;
     const actor = await authenticateRequest(request, deps);
     request.actor = actor;
+    request.requirePermission = (permission) => requirePermission(request, deps, permission);
     request.tenantScope = await resolveScope(request, actor, mode, deps);
-    enforceRateLimits(request, reply, deps);
+    await enforceRateLimits(request, reply, deps);
+    const permission = request.routeOptions.config?.permission ?? ANY_AUTHENTICATED;
+    if (request.routeOptions.config?.narrower) return; // checked once the body is parsed (below)
+    await requirePermission(request, deps, permission);
+  });
+  app.addHook('preValidation', async (request) => {
+    const narrower = request.routeOptions.config?.narrower;
+    const actor = request.actor;
+    if (!narrower || !actor) return;
+    const body = request.body;
+    const narrow =
+      typeof body === 'object' &&
+      body !== null &&
+      !Array.isArray(body) &&
+      Object.keys(body).every((k) => narrower.fields.includes(k));
+    if (narrow && (await deps.authorize(actor, request.tenantScope, narrower.permission))) return;
+    await requirePermission(request, deps, request.routeOptions.config?.permission ?? ANY_AUTHENTICATED);
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -213,6 +282,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
           method: request.method,
           route: request.routeOptions.url ?? 'unknown',
           code: rosterError.code,
+          permission: rosterError.permission,
         });
       } catch (auditErr) {
         // Every refusal is on the record: one that cannot be recorded is answered as the store's failure.
@@ -244,14 +314,18 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   return app;
 }
 
-function enforceRateLimits(request: FastifyRequest, reply: FastifyReply, deps: HttpDeps): void {
+async function enforceRateLimits(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: HttpDeps,
+): Promise<void> {
   const { tenant, global } = deps.rateLimits;
   const checks: [string, string, number][] = [];
   // The tenant's own limit first: a request it refuses must not use up the allowance of every tenant.
   if (tenant > 0) checks.push(['tenant', `tenant:${request.tenantScope ?? 'platform'}`, tenant]);
   if (global > 0) checks.push(['global', 'global', global]);
   for (const [limit, key, rate] of checks) {
-    const verdict = deps.limiter.take(key, rate);
+    const verdict = await deps.limiter.take(key, rate);
     if (!verdict.allowed) {
       deps.metrics.rateLimited.inc({ limit });
       void reply.header('retry-after', String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))));
@@ -262,8 +336,29 @@ function enforceRateLimits(request: FastifyRequest, reply: FastifyReply, deps: H
   }
 }
 
+async function requirePermission(request: FastifyRequest, deps: HttpDeps, permission: string): Promise<void> {
+  const actor = request.actor;
+  if (!actor) throw new RosterError('auth.unauthenticated');
+  if (permission === ANY_AUTHENTICATED) return;
+  if (!(await deps.authorize(actor, request.tenantScope, permission))) {
+    throw new RosterError('auth.forbidden', {
+      detail: `This action needs the permission ${permission}`,
+      permission,
+    });
+  }
+}
+
 async function authenticateRequest(request: FastifyRequest, deps: HttpDeps): Promise<Actor> {
   const header = request.headers.authorization;
+  if (header === undefined && deps.authenticateSession) {
+    const csrf = request.headers['x-csrf-token'];
+    const session = await deps.authenticateSession(
+      request.headers.cookie,
+      request.method,
+      typeof csrf === 'string' ? csrf : undefined,
+    );
+    if (session) return session;
+  }
   const match =
     typeof header === 'string' ? /^Bearer[ ]+([A-Za-z0-9._~+/=-]{16,512})\s*$/i.exec(header) : null;
   const actor = match?.[1] ? await deps.authenticate(match[1]) : null;
@@ -277,15 +372,35 @@ async function resolveScope(
   mode: AuthMode,
   deps: HttpDeps,
 ): Promise<string | null> {
+  const named = request.headers[TENANT_HEADER];
+  // A tenant credential acts on its own tenant only: naming another one is refused, never silently ignored
+  // (a client that believes it acts on B must not change A instead).
+  if (actor.tenantId !== null && typeof named === 'string' && named !== '' && named !== actor.tenantId) {
+    throw new RosterError('auth.forbidden', {
+      detail: `Naming another tenant needs a platform credential with the permission ${TENANT_ACT}`,
+      permission: TENANT_ACT,
+    });
+  }
   if (mode === 'any') return actor.tenantId;
   if (mode === 'platform') {
-    if (actor.tenantId !== null)
-      throw new RosterError('auth.forbidden', { detail: 'This route needs a platform token' });
+    if (actor.tenantId !== null) {
+      const permission = request.routeOptions.config?.permission;
+      throw new RosterError('auth.forbidden', {
+        detail: `This route needs a platform credential${permission ? ` with the permission ${permission}` : ''}`,
+        ...(permission ? { permission } : {}),
+      });
+    }
     return null;
   }
   if (actor.tenantId !== null) return actor.tenantId;
-  const named = request.headers[TENANT_HEADER];
   if (typeof named === 'string' && named !== '') {
+    // Only a platform credential allowed to act on tenants may name one (before anything is told about it).
+    if (!(await deps.authorize(actor, null, TENANT_ACT))) {
+      throw new RosterError('auth.forbidden', {
+        detail: `Naming a tenant needs the permission ${TENANT_ACT}`,
+        permission: TENANT_ACT,
+      });
+    }
     if (!(await deps.tenantExists(named))) throw new RosterError('tenants.not_found');
     return named;
   }

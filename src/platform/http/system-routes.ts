@@ -22,13 +22,15 @@ export function systemRoutes(app: FastifyInstance, deps: { db: Db; metrics: Metr
       return { status: 'ready' };
     },
   );
-  app.get('/api/v1/openapi.json', { config: { auth: 'any' }, schema: { hide: true } }, async () =>
-    app.swagger(),
+  app.get(
+    '/api/v1/openapi.json',
+    { config: { auth: 'any', permission: 'authenticated' }, schema: { hide: true } },
+    async () => app.swagger(),
   );
   app.get(
     '/metrics',
     {
-      config: { auth: 'platform' },
+      config: { auth: 'platform', permission: 'metrics:read' },
       schema: { tags: ['operations'], description: 'Prometheus metrics (platform token)' },
     },
     async (_req, reply) =>

@@ -18,6 +18,7 @@ import { generateSignerKey, NoteVerifier, openNote, parseCheckpoint } from '../.
 import { getTree, latestCheckpoint } from '../../../src/audit/tree-store.js';
 import { ERROR_CATALOGUE, type ErrorCode } from '../../../src/platform/errors.js';
 import { type Answer, type Client, useTestApp } from '../../support/app.js';
+import { auditTrail, denialOf, expectOnlyDenials } from '../../support/audit-views.js';
 import { describeEachStore } from '../../support/stores.js';
 
 interface Entry {
@@ -527,8 +528,8 @@ describeEachStore('REST verifiable audit log', (kind) => {
 
       const bEntries = await allEntries(b.api);
       const bSeqs = new Set(bEntries.map((e) => e.seq));
-      for (const headers of [{}, { 'roster-tenant': b.tenantId }] as Headers[]) {
-        // A tenant token's scope is its own tenant, whatever Roster-Tenant says.
+      for (const headers of [{}, { 'roster-tenant': a.tenantId }] as Headers[]) {
+        // A tenant token's scope is its own tenant; naming it in Roster-Tenant changes nothing.
         const entries = await allEntries(a.api, headers);
         expect(entries).toHaveLength(3);
         for (const e of entries) expect(e.tenantId).toBe(a.tenantId);
@@ -573,6 +574,45 @@ describeEachStore('REST verifiable audit log', (kind) => {
         expect(holders.body.items).toEqual([]);
         expect(holders.body.checkpoint.origin).toBe(`roster/audit/${a.tenantId}`);
       }
+      // Naming B in Roster-Tenant is refused on every route (403 naming tenants:act, audited in A's log),
+      // never silently answered from A's tree nor from B's.
+      const aToken = (await t().admin.get(`/api/v1/tokens?tenantId=${a.tenantId}`)).body.items[0]
+        .id as string;
+      const aTrail = await auditTrail(a.api);
+      const bTrail = await auditTrail(b.api);
+      const toB = { 'roster-tenant': b.tenantId };
+      const at = encodeURIComponent(new Date().toISOString());
+      const denials = [];
+      for (const [path, route] of [
+        ['/api/v1/audit/entries?limit=200', '/api/v1/audit/entries'],
+        [`/api/v1/audit/entries?targetId=${bUsers[0]}`, '/api/v1/audit/entries'],
+        ['/api/v1/audit/checkpoints/latest', '/api/v1/audit/checkpoints/latest'],
+        ['/api/v1/audit/checkpoints', '/api/v1/audit/checkpoints'],
+        [`/api/v1/audit/proofs/inclusion?index=5&treeSize=${headB.size}`, '/api/v1/audit/proofs/inclusion'],
+        ['/api/v1/audit/proofs/inclusion?index=0&treeSize=3', '/api/v1/audit/proofs/inclusion'],
+        [`/api/v1/audit/proofs/consistency?from=3&to=${headB.size}`, '/api/v1/audit/proofs/consistency'],
+        [`/api/v1/audit/holders?product=B-ONLY&at=${at}`, '/api/v1/audit/holders'],
+      ] as const) {
+        const res = await a.api.get(path, toB);
+        expectProblem(res, 403, 'auth.forbidden');
+        expect(res.body.permission, path).toBe('tenants:act');
+        expect(res.raw).not.toContain(bUsers[0]);
+        expect(res.raw).not.toContain(b64(headB.rootHash));
+        expect(res.raw).not.toContain(b64(headA.rootHash));
+        denials.push(
+          denialOf(res, {
+            tenantId: a.tenantId,
+            actor: `token:${aToken}`,
+            method: 'GET',
+            route,
+            code: 'auth.forbidden',
+            permission: 'tenants:act',
+          }),
+        );
+      }
+      expectOnlyDenials(aTrail, await auditTrail(a.api), denials, "A's trail");
+      expect(await auditTrail(b.api), "B's trail").toEqual(bTrail);
+
       // B sees B's holder.
       const bHolders = await b.api.get(
         `/api/v1/audit/holders?product=B-ONLY&at=${encodeURIComponent(new Date().toISOString())}`,
@@ -858,6 +898,7 @@ describeEachStore('REST verifiable audit log', (kind) => {
       const platformBefore = await allEntries(t().admin);
       const res = await tok.api.post('/api/v1/tenants', { name: `not-allowed-${randomUUID()}` });
       expectProblem(res, 403, 'auth.forbidden');
+      expect(res.body.permission).toBe('tenants:manage');
       const requestId = res.headers['x-request-id'];
 
       const entries = await integrated(tok.api, {}, Date.now() + 1000);
@@ -868,7 +909,13 @@ describeEachStore('REST verifiable audit log', (kind) => {
         actor: tok.actor,
         target: { type: 'route', id: 'POST /api/v1/tenants' },
         before: null,
-        after: { route: '/api/v1/tenants', method: 'POST', code: 'auth.forbidden', actor: tok.actor },
+        after: {
+          route: '/api/v1/tenants',
+          method: 'POST',
+          code: 'auth.forbidden',
+          permission: 'tenants:manage',
+          actor: tok.actor,
+        },
         requestId,
       });
       expect(denied[0]?.leafIndex).toBe(entries.length - 1);
@@ -1042,15 +1089,31 @@ describeEachStore('REST verifiable audit log', (kind) => {
     it('role: exactly the tokens given it at each instant, through mints, a revocation and an expiry; never another tenant’s', async () => {
       const a = await t().newTenant();
       const b = await t().newTenant();
+      // `billing` is a custom role, defined by each tenant for itself (a platform token cannot hold it).
+      for (const tenant of [a, b]) {
+        const role = await tenant.api.post('/api/v1/roles', {
+          name: 'billing',
+          description: 'Reads seats and pools',
+          permissions: ['licenses:read', 'pools:read'],
+        });
+        expect(role.status, role.raw).toBe(201);
+      }
       const t0 = await between();
 
       const alpha = await mint(a.tenantId, 'alpha', ['auditor', 'billing']);
       const t1 = await between();
       const beta = await mint(a.tenantId, 'beta', ['auditor']);
       const t2 = await between();
-      // Another tenant's token and a platform token with the same roles, in the middle of it all.
+      // Another tenant's token with the same roles (its own billing), and a platform token holding auditor
+      // (billing is no platform role), in the middle of it all.
       const bToken = await mint(b.tenantId, 'b-auditor', ['auditor', 'billing']);
-      const platformToken = await mint(null, 'platform-auditor', ['auditor', 'billing']);
+      const platformToken = await mint(null, 'platform-auditor', ['auditor']);
+      const platformBilling = await t().admin.post('/api/v1/tokens', {
+        name: 'platform-billing',
+        roles: ['billing'],
+      });
+      expect(platformBilling.status, platformBilling.raw).toBe(422);
+      expect(platformBilling.body.code).toBe('roles.unknown');
       const deltaExpiry = new Date(Date.now() + 24 * 3600_000).toISOString();
       const delta = await mint(a.tenantId, 'delta', ['billing'], deltaExpiry);
       const t3 = await between();
@@ -1177,10 +1240,18 @@ describeEachStore('REST verifiable audit log', (kind) => {
           }
         }
       }
-      // Roster-Tenant does not widen a tenant token's scope.
-      expect(await roleHolders(a.api, 'auditor', t6, { 'roster-tenant': b.tenantId })).toEqual(
+      // Roster-Tenant does not widen a tenant token's scope: naming its own tenant changes nothing, naming
+      // another is refused (403 naming tenants:act) and tells nothing of it.
+      expect(await roleHolders(a.api, 'auditor', t6, { 'roster-tenant': a.tenantId })).toEqual(
         expected([alpha]),
       );
+      const other = await a.api.get(`/api/v1/audit/holders?role=auditor&at=${encodeURIComponent(t6)}`, {
+        'roster-tenant': b.tenantId,
+      });
+      expectProblem(other, 403, 'auth.forbidden');
+      expect(other.body.permission).toBe('tenants:act');
+      expect(other.raw).not.toContain(bToken);
+      expect(other.raw).not.toContain(alpha);
     });
 
     it('role: 400 with product or group beside it, with none of the three, without `at`, or with an empty role', async () => {

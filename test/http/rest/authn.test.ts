@@ -5,7 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { RouteEntry } from '../../../src/platform/http/server.js';
+import {
+  BUILT_IN_ROLES,
+  isPermission,
+  type Permission,
+  PLATFORM_PERMISSIONS,
+  TENANT_PERMISSIONS,
+} from '../../../src/access/permissions.js';
+import { ANY_AUTHENTICATED, type RouteEntry } from '../../../src/platform/http/server.js';
 import { ADMIN_TOKEN, type Answer, type Client, useTestApp } from '../../support/app.js';
 import {
   ADMIN_ACTOR,
@@ -28,6 +35,8 @@ const ENV = { ROSTER_RATE_LIMIT_TENANT: '0', ROSTER_RATE_LIMIT_GLOBAL: '0' };
 /** The route table, read at collection time so that every route gets its own named tests. */
 const ROUTES = await loadRouteTable();
 const AUTH_MODES = ['public', 'any', 'platform', 'tenant', 'scoped'] as const;
+/** The routes any valid credential may call (no permission): the API document and the log's public key. */
+const OPEN_TO_ANY_CREDENTIAL = ['GET /api/v1/openapi.json', 'GET /api/v1/audit/public-key'];
 
 // ---------------------------------------------------------------------------------------------------------
 // How to call each route: path parameters, bodies and extra headers.
@@ -52,6 +61,10 @@ interface World {
   /** An erasure record and a finished rotation job of this tenant's key. */
   readonly erasureId: string;
   readonly keyJobId: string;
+  /** A custom role nobody holds (deletable). */
+  readonly roleName: string;
+  /** An admin account of the tenant (roles ['viewer'], never logged in). */
+  readonly adminId: string;
   /** A product the first user holds a seat of (absent when the app has no license routes). */
   readonly sku?: string;
   /** A product the first user holds nothing of, whose pool has room. */
@@ -72,6 +85,8 @@ const PARAMS: Record<string, (w: World, method: string) => string | undefined> =
   'licenses/:sku': (w) => w.sku,
   'erasure-requests/:id': (w) => w.erasureId,
   'jobs/:id': (w) => w.keyJobId,
+  'roles/:name': (w) => w.roleName,
+  'admins/:id': (w) => w.adminId,
 };
 
 /**
@@ -103,6 +118,9 @@ function comparable(r: RouteEntry, body: unknown): unknown {
   return copy;
 }
 
+/** A password admin accounts accept (at least 12 characters). */
+const ADMIN_PASSWORD = 'correct horse battery';
+
 interface Call {
   readonly body?: unknown;
   readonly headers?: Record<string, string>;
@@ -128,6 +146,21 @@ const WRITES: Record<string, (w: World) => Call> = {
   'POST /api/v1/users/:id/licenses': (w) => ({ body: { product: w.spareSku } }),
   'DELETE /api/v1/users/:id/licenses/:sku': () => ({}),
   'POST /api/v1/users/:id/offboard': () => ({}),
+  'POST /api/v1/roles': () => ({ body: { name: u('role'), permissions: ['users:read'] } }),
+  'PATCH /api/v1/roles/:name': () => ({ body: { description: u('description') } }),
+  'DELETE /api/v1/roles/:name': () => ({}),
+  'POST /api/v1/admins': () => ({
+    body: { username: u('admin'), password: ADMIN_PASSWORD, roles: ['viewer'] },
+  }),
+  // A real change each time: a timed auditor grant ending at a new instant (the caller must be able to grant
+  // viewer and auditor, the roles the account holds and gets).
+  'PATCH /api/v1/admins/:id': () => ({
+    body: {
+      roles: ['viewer', { role: 'auditor', expiresAt: new Date(Date.now() + 86_400_000).toISOString() }],
+      disabled: false,
+    },
+  }),
+  'DELETE /api/v1/admins/:id/totp': () => ({}),
   'POST /api/v1/erasure-requests': (w) => ({ body: { userId: w.otherUserId } }),
   'POST /api/v1/keys/rotate': () => ({}),
   'POST /api/v1/tenants/:id/keys/rotate': () => ({}),
@@ -135,6 +168,132 @@ const WRITES: Record<string, (w: World) => Call> = {
     body: { user: { userName: `${u('joiner')}@example.com` }, products: [] },
     headers: { 'idempotency-key': u('idem') },
   }),
+};
+
+/**
+ * Scoped routes whose platform side is a set of its own, apart from the tenants' (tokens, by contrast, are one
+ * set the platform sees whole): the audit log's platform trail and the platform's admin accounts. Without
+ * Roster-Tenant a platform token sees that set only.
+ */
+const PLATFORM_APART = ['/api/v1/audit/', '/api/v1/admins'];
+
+/**
+ * The single items of such sets: a tenant's item is not found in the platform's set (and the reverse). `make`
+ * creates an item of the platform's set with the platform token `admin` and answers the world's fields that
+ * name it; `notFound` is the code a set without the item answers.
+ */
+const PLATFORM_ITEMS: Record<
+  string,
+  { readonly notFound: string; readonly make: (admin: Client) => Promise<Partial<World>> }
+> = {
+  'GET /api/v1/admins/:id': {
+    notFound: 'admins.not_found',
+    make: async (admin) => {
+      const res = await admin.post('/api/v1/admins', {
+        username: u('platform-admin'),
+        password: ADMIN_PASSWORD,
+        roles: ['viewer'],
+      });
+      expect(res.status, res.raw).toBe(201);
+      expect(res.body.tenantId).toBeNull();
+      return { adminId: res.body.id };
+    },
+  },
+};
+
+/** A request of a public login or session route without valid credentials, and what it answers. */
+interface PublicCall {
+  readonly label: string;
+  /** Built per request: a login names a fresh account each time, so that no account gets locked. */
+  readonly body?: () => unknown;
+  readonly status: number;
+  /** The problem code of a refusal (absent for a 2xx). */
+  readonly code?: string;
+}
+
+/** A challenge no login step issued. */
+const bogusChallenge = () => randomBytes(32).toString('base64url');
+
+/**
+ * What every public route answers, by route. The probes answer 200 to anyone. The login and session routes
+ * take no bearer token (they read the session cookie themselves), so without valid credentials they refuse
+ * (or, logging out, have nothing to end). A public route missing here fails the route-table test: someone
+ * must say what it answers before it is public.
+ */
+const PUBLIC: Record<string, 'probe' | readonly PublicCall[]> = {
+  'GET /healthz': 'probe',
+  'GET /readyz': 'probe',
+  'POST /api/v1/auth/login': [
+    {
+      label: 'an unknown platform account',
+      body: () => ({ username: u('nobody'), password: ADMIN_PASSWORD }),
+      status: 401,
+      code: 'auth.login_failed',
+    },
+    {
+      label: 'an unknown tenant',
+      body: () => ({ tenant: u('no-tenant'), username: u('nobody'), password: ADMIN_PASSWORD }),
+      status: 401,
+      code: 'auth.login_failed',
+    },
+    {
+      label: 'no password',
+      body: () => ({ username: u('nobody') }),
+      status: 422,
+      code: 'request.validation_failed',
+    },
+  ],
+  'POST /api/v1/auth/login/totp': [
+    {
+      label: 'an unknown challenge and a code',
+      body: () => ({ challenge: bogusChallenge(), code: '123456' }),
+      status: 401,
+      code: 'auth.challenge_invalid',
+    },
+    {
+      label: 'an unknown challenge and a recovery code',
+      body: () => ({ challenge: bogusChallenge(), recoveryCode: 'abcd-efgh-ijkl' }),
+      status: 401,
+      code: 'auth.challenge_invalid',
+    },
+    {
+      label: 'neither a code nor a recovery code',
+      body: () => ({ challenge: bogusChallenge() }),
+      status: 422,
+      code: 'request.validation_failed',
+    },
+  ],
+  'POST /api/v1/auth/totp/enrol': [
+    {
+      label: 'an unknown challenge',
+      body: () => ({ challenge: bogusChallenge(), code: '123456' }),
+      status: 401,
+      code: 'auth.challenge_invalid',
+    },
+    {
+      label: 'a code that is no code',
+      body: () => ({ challenge: bogusChallenge(), code: '12ab' }),
+      status: 422,
+      code: 'request.validation_failed',
+    },
+  ],
+  // Nothing to end: the answer is the same as for a session, and the cookie is cleared.
+  'POST /api/v1/auth/logout': [{ label: 'no session', status: 204 }],
+  'GET /api/v1/auth/session': [{ label: 'no session', status: 401, code: 'auth.unauthenticated' }],
+  'POST /api/v1/auth/password': [
+    {
+      label: 'no session',
+      body: () => ({ currentPassword: ADMIN_PASSWORD, newPassword: `${ADMIN_PASSWORD} again` }),
+      status: 401,
+      code: 'auth.unauthenticated',
+    },
+    {
+      label: 'no new password',
+      body: () => ({ currentPassword: ADMIN_PASSWORD }),
+      status: 422,
+      code: 'request.validation_failed',
+    },
+  ],
 };
 
 function paramsOf(url: string): { name: string; key: string }[] {
@@ -215,6 +374,16 @@ describeEachStore(
       expect(group.status, group.raw).toBe(201);
       const token = await t().admin.post('/api/v1/tokens', { tenantId, name: u('spare') });
       expect(token.status, token.raw).toBe(201);
+      const roleName = u('role');
+      const role = await api.post('/api/v1/roles', { name: roleName, permissions: ['users:read'] });
+      expect(role.status, role.raw).toBe(201);
+      const admin = await api.post('/api/v1/admins', {
+        username: u('admin'),
+        password: ADMIN_PASSWORD,
+        roles: ['viewer'],
+      });
+      expect(admin.status, admin.raw).toBe(201);
+      expect(admin.body.tenantId).toBe(tenantId);
       let sku: string | undefined;
       let spareSku: string | undefined;
       let idlePoolId: string | undefined;
@@ -244,6 +413,8 @@ describeEachStore(
         otherUserId: other.body.id,
         groupId: group.body.id,
         tokenId: token.body.id,
+        roleName,
+        adminId: admin.body.id,
         ...(await erasureAndKeyJob(t(), api, tenantId)),
         actor: await actorOf(api, user.body.id),
         at: new Date().toISOString(),
@@ -296,6 +467,7 @@ describeEachStore(
           const res = await t().admin.post('/api/v1/tokens', {
             tenantId,
             name: u('short'),
+            roles: [tenantId === null ? 'platform-admin' : 'tenant-admin'],
             ...(expires ? { expiresAt } : {}),
           });
           expect(res.status, res.raw).toBe(201);
@@ -374,19 +546,48 @@ describeEachStore(
           ROUTES.some((r) => r.auth === mode),
           `no ${mode} route`,
         ).toBe(true);
+      // Public is a decision: the exact set, so that a new public route fails here until it is looked at.
+      const publicRoutes = [
+        'GET /api/v1/auth/session',
+        'GET /healthz',
+        'GET /readyz',
+        'POST /api/v1/auth/login',
+        'POST /api/v1/auth/login/totp',
+        'POST /api/v1/auth/logout',
+        'POST /api/v1/auth/password',
+        'POST /api/v1/auth/totp/enrol',
+      ];
       expect(
         ROUTES.filter((r) => r.auth === 'public')
           .map(routeKey)
           .sort(),
-      ).toEqual(['GET /healthz', 'GET /readyz']);
+      ).toEqual(publicRoutes);
+      expect(Object.keys(PUBLIC).sort(), 'what each public route answers').toEqual(publicRoutes);
       const unknownRoutes = ROUTES.flatMap((r) => {
-        const why = r.auth === 'public' ? undefined : unknownPart(r);
+        const why =
+          r.auth === 'public'
+            ? PUBLIC[routeKey(r)]
+              ? undefined
+              : 'nobody said what this public route answers'
+            : unknownPart(r);
         return why ? [`${routeName(r)}: ${why}`] : [];
       });
       expect(unknownRoutes).toEqual([]);
       // The generator's tables name routes of the app (a renamed route must not leave them stale).
-      for (const key of [...Object.keys(QUERIES), ...Object.keys(GENERATED), ...DERIVED_FROM_AUDIT])
+      for (const key of [
+        ...Object.keys(QUERIES),
+        ...Object.keys(GENERATED),
+        ...DERIVED_FROM_AUDIT,
+        ...Object.keys(PLATFORM_ITEMS),
+      ])
         expect(ROUTES.map(routeKey), key).toContain(key);
+      for (const prefix of PLATFORM_APART)
+        expect(
+          ROUTES.some((r) => r.auth === 'scoped' && r.url.startsWith(prefix)),
+          prefix,
+        ).toBe(true);
+      for (const key of Object.keys(PLATFORM_ITEMS))
+        expect(ROUTES.find((r) => routeKey(r) === key)?.auth, key).toBe('scoped');
     });
 
     // ------------------------------------------------------------------------------------------------
@@ -417,16 +618,83 @@ describeEachStore(
     });
 
     describe('public routes answer without a token', () => {
+      /** What a caller learns from an answer (not its request id). */
+      const summary = (res: Answer) => ({
+        status: res.status,
+        contentType: String(res.headers['content-type'] ?? '').split(';')[0],
+        code: res.body?.code,
+        type: res.body?.type,
+        raw: res.body?.code === undefined ? res.raw : undefined,
+      });
+
       for (const r of ROUTES.filter((x) => x.auth === 'public')) {
-        it(`${routeName(r)} answers 200 without a token, and ignores a bad one`, async () => {
-          const anon = t().client(undefined);
-          const res = await anon.raw(r.method, r.url, '', {});
-          expect(res.status, res.raw).toBe(200);
-          const junk = await anon.raw(r.method, r.url, '', {
-            authorization: 'Bearer not-a-valid-token-at-all',
+        const expected = PUBLIC[routeKey(r)];
+        if (expected === 'probe') {
+          it(`${routeName(r)} answers 200 without a token, and ignores a bad one`, async () => {
+            const anon = t().client(undefined);
+            const res = await anon.raw(r.method, r.url, '', {});
+            expect(res.status, res.raw).toBe(200);
+            const junk = await anon.raw(r.method, r.url, '', {
+              authorization: 'Bearer not-a-valid-token-at-all',
+            });
+            expect(junk.status, junk.raw).toBe(200);
+            if (r.method === 'GET') expect((await anon.raw('HEAD', r.url, '', {})).status).toBe(200);
           });
-          expect(junk.status, junk.raw).toBe(200);
-          if (r.method === 'GET') expect((await anon.raw('HEAD', r.url, '', {})).status).toBe(200);
+          continue;
+        }
+        it(`${routeName(r)} needs no bearer token, ignores one, and refuses without valid credentials`, async () => {
+          if (!expected) throw new Error(`${routeName(r)}: nobody said what this public route answers`);
+          const tenant = await t().newTenant();
+          const anon = t().client(undefined);
+          // None of these is a session: each must change nothing (a valid bearer token included).
+          const ignored: { label: string; headers: Record<string, string> }[] = [
+            {
+              label: 'a malformed bearer token',
+              headers: { authorization: 'Bearer not-a-valid-token-at-all' },
+            },
+            { label: "a tenant's valid bearer token", headers: { authorization: `Bearer ${tenant.token}` } },
+            { label: 'the platform admin token', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } },
+            {
+              label: 'an unknown session cookie',
+              headers: { cookie: `roster_session=${randomBytes(32).toString('base64url')}` },
+            },
+          ];
+          for (const c of expected) {
+            const call = (headers: Record<string, string>) => {
+              const body = c.body?.();
+              return anon.raw(r.method, r.url, body === undefined ? '' : JSON.stringify(body), {
+                ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+                ...headers,
+              });
+            };
+            const check = (res: Answer, what: string) => {
+              expect(res.status, `${what}: ${res.raw}`).toBeLessThan(500);
+              expect(res.status, `${what}: ${res.raw}`).toBe(c.status);
+              if (c.code === undefined) {
+                expect(res.raw, what).toBe('');
+                // Logging out clears the cookie, whether or not there was a session.
+                const cookie = [res.headers['set-cookie']].flat().join('\n');
+                expect(cookie, what).toMatch(/^roster_session=;/);
+                expect(cookie, what).toMatch(/Max-Age=0/i);
+                return;
+              }
+              expect([401, 422], what).toContain(res.status);
+              expect(String(res.headers['content-type']), what).toMatch(/^application\/problem\+json/);
+              expect(res.body?.code, what).toBe(c.code);
+              expect(res.body?.type, what).toBe(`urn:roster:problem:${c.code}`);
+            };
+            const plain = await call({});
+            check(plain, c.label);
+            for (const v of ignored) {
+              const res = await call(v.headers);
+              check(res, `${c.label}, with ${v.label}`);
+              expect(summary(res), `${c.label}, with ${v.label}`).toEqual(summary(plain));
+            }
+            if (r.method === 'GET') {
+              const head = await anon.raw('HEAD', r.url, '', {});
+              expect(head.status, `HEAD, ${c.label}`).toBe(c.status);
+            }
+          }
         });
       }
     });
@@ -451,6 +719,7 @@ describeEachStore(
                 method: r.method,
                 route: r.url,
                 code: 'auth.forbidden',
+                permission: r.permission,
               }),
             );
           }
@@ -467,7 +736,7 @@ describeEachStore(
     });
 
     async function mintPlatform(): Promise<{ id: string; token: string }> {
-      const res = await t().admin.post('/api/v1/tokens', { name: u('platform') });
+      const res = await t().admin.post('/api/v1/tokens', { name: u('platform'), roles: ['platform-admin'] });
       expect(res.status, res.raw).toBe(201);
       expect(res.body.tenantId).toBeNull();
       return res.body;
@@ -529,7 +798,7 @@ describeEachStore(
     });
 
     describe('scoped and any routes', () => {
-      for (const r of ROUTES.filter((x) => x.auth === 'scoped')) {
+      for (const r of ROUTES.filter((x) => x.auth === 'scoped' && x.method === 'GET')) {
         it(`${routeName(r)}: tenant tokens see their tenant, platform tokens the platform or the named tenant`, async () => {
           if (unknownPart(r)) throw new Error(`${routeName(r)}: ${unknownPart(r)}`);
           const w = await world();
@@ -544,10 +813,35 @@ describeEachStore(
           expect(named.status, named.raw).toBe(200);
           expect(named.body).toEqual(own.body);
           const platform = await send(t().admin, r, w);
-          expect(platform.status, platform.raw).toBe(200);
-          expect(platform.body).not.toEqual(own.body);
-          for (const item of (platform.body.items ?? []) as { tenantId?: unknown }[])
-            if ('tenantId' in item) expect(item.tenantId).toBeNull();
+          const apart = PLATFORM_ITEMS[routeKey(r)];
+          if (apart) {
+            // The tenant's item is not in the platform's set; the platform's own is, and no tenant sees it.
+            expect(platform.status, platform.raw).toBe(404);
+            expect(platform.body.code).toBe(apart.notFound);
+            const pw: World = { ...w, ...(await apart.make(t().admin)) };
+            const mine = await send(t().admin, r, pw);
+            expect(mine.status, mine.raw).toBe(200);
+            expect(mine.body.tenantId).toBeNull();
+            for (const [label, res] of [
+              ['tenant token', await send(w.api, r, pw)],
+              [
+                'platform token naming the tenant',
+                await send(t().admin, r, pw, { 'roster-tenant': w.tenantId }),
+              ],
+            ] as const) {
+              expect(res.status, `${label}: ${res.raw}`).toBe(404);
+              expect(res.body.code, label).toBe(apart.notFound);
+            }
+          } else {
+            expect(platform.status, platform.raw).toBe(200);
+          }
+          // The audit log and the admin accounts have a platform set of their own; tokens are one set, which the
+          // platform sees whole.
+          if (PLATFORM_APART.some((prefix) => r.url.startsWith(prefix))) {
+            expect(platform.body).not.toEqual(own.body);
+            for (const item of (platform.body.items ?? []) as { tenantId?: unknown }[])
+              if ('tenantId' in item) expect(item.tenantId).toBeNull();
+          }
           for (const item of (own.body.items ?? []) as { tenantId?: unknown }[])
             if ('tenantId' in item) expect(item.tenantId).toBe(w.tenantId);
         });
@@ -565,10 +859,121 @@ describeEachStore(
     });
 
     // ------------------------------------------------------------------------------------------------
+    describe('every route x every built-in role, and custom roles (generated from the route table)', () => {
+      it('every non-public route names a permission of the catalogue, of its own scope', () => {
+        for (const r of ROUTES.filter((x) => x.auth !== 'public')) {
+          expect(r.permission, `${routeName(r)} names no permission`).toBeDefined();
+          if (r.permission === ANY_AUTHENTICATED) {
+            expect(OPEN_TO_ANY_CREDENTIAL, `${routeName(r)} is open to any credential`).toContain(
+              routeKey(r),
+            );
+            continue;
+          }
+          expect(isPermission(String(r.permission)), `${routeName(r)}: ${r.permission}`).toBe(true);
+          const platformOnly = PLATFORM_PERMISSIONS.has(r.permission as Permission);
+          expect(platformOnly, `${routeName(r)}: ${r.permission}`).toBe(r.auth === 'platform');
+        }
+        for (const key of OPEN_TO_ANY_CREDENTIAL) expect(ROUTES.map(routeKey), key).toContain(key);
+      });
+
+      /** What role `perms` may do on route `r` with the generator's request. */
+      function allows(r: RouteEntry, perms: readonly string[], w: World): boolean {
+        if (r.permission === ANY_AUTHENTICATED) return true;
+        if (r.auth === 'platform') return false; // a tenant-bound token, whatever its roles
+        if (perms.includes(String(r.permission))) return true;
+        const narrower = r.narrower;
+        if (!narrower || !perms.includes(narrower.permission)) return false;
+        const body = WRITES[routeKey(r)]?.(w).body;
+        return (
+          typeof body === 'object' &&
+          body !== null &&
+          Object.keys(body).every((k) => narrower.fields.includes(k))
+        );
+      }
+
+      for (const r of ROUTES.filter((x) => x.auth !== 'public')) {
+        it(`${routeName(r)}: each role gets through exactly when it holds ${r.permission}`, async () => {
+          if (unknownPart(r)) throw new Error(`${routeName(r)}: ${unknownPart(r)}`);
+          const w = await world();
+          if (derivedFromAudit(r) || routeKey(r) === 'GET /api/v1/audit/entries') {
+            await t().app.integrator.catchUp(w.tenantId);
+            await t().app.integrator.catchUp('platform');
+          }
+          const callers: { label: string; perms: readonly string[]; client: Client; actor: string }[] = [];
+          const mint = async (label: string, roles: string[], perms: readonly string[]) => {
+            const res = await w.api.post('/api/v1/tokens', { name: u(label), roles });
+            expect(res.status, res.raw).toBe(201);
+            callers.push({ label, perms, client: t().client(res.body.token), actor: `token:${res.body.id}` });
+          };
+          for (const [name, role] of Object.entries(BUILT_IN_ROLES)) {
+            if (name !== 'platform-admin') await mint(name, [name], role.permissions);
+          }
+          // Custom roles: exactly the route's permission, and every tenant permission but it.
+          if (r.permission !== ANY_AUTHENTICATED && !PLATFORM_PERMISSIONS.has(r.permission as Permission)) {
+            for (const [label, perms] of [
+              ['only-it', [String(r.permission)]],
+              ['all-but-it', TENANT_PERMISSIONS.filter((p) => p !== r.permission)],
+            ] as const) {
+              const name = u(`custom-${label}`);
+              const role = await w.api.post('/api/v1/roles', { name, permissions: perms });
+              expect(role.status, role.raw).toBe(201);
+              await mint(`custom ${label}`, [name], perms);
+            }
+          }
+          const denied = callers.filter((c) => !allows(r, c.perms, w));
+          const allowed = callers.filter((c) => allows(r, c.perms, w));
+          const before = await everything(w);
+          const denials: Denial[] = [];
+          for (const c of denied) {
+            const res = await send(c.client, r, w);
+            expect(res.status, `${c.label}: ${res.raw}`).toBe(403);
+            expect(res.body.code, c.label).toBe('auth.forbidden');
+            denials.push(
+              denialOf(res, {
+                tenantId: w.tenantId,
+                actor: c.actor,
+                method: r.method,
+                route: r.url,
+                code: 'auth.forbidden',
+                permission: r.permission,
+              }),
+            );
+          }
+          // The refusals changed nothing but the caller's trail (one access.denied entry each).
+          expectChangedOnlyByDenials(before, await everything(w), { audit: denials, platformAudit: [] });
+          for (const [i, c] of allowed.entries()) {
+            const res = await send(c.client, r, w);
+            expect(res.status, `${c.label}: ${res.raw.slice(0, 300)}`).not.toBe(401);
+            // Past the route's check, a write may still be refused for what it would grant (a role with a
+            // permission the caller lacks): a 403 naming that other permission.
+            if (res.status === 403) {
+              expect(res.body.code, c.label).toBe('auth.forbidden');
+              expect(res.body.permission, c.label).not.toBe(r.permission);
+              expect(c.perms, `${c.label}: the 403 names a permission it holds`).not.toContain(
+                res.body.permission,
+              );
+            }
+            // The first one (tenant-admin) does it; after it a write may find its target gone or taken.
+            if (i === 0 || r.method === 'GET')
+              expect(is2xx(res), `${c.label}: ${res.status} ${res.raw.slice(0, 300)}`).toBe(true);
+          }
+          // The platform admin: on the platform, or on the tenant it names.
+          const headers: Record<string, string> = r.auth === 'tenant' ? { 'roster-tenant': w.tenantId } : {};
+          const admin = await send(t().client((await mintPlatform()).token), r, w, headers);
+          expect([401, 403], `platform-admin: ${admin.raw.slice(0, 300)}`).not.toContain(admin.status);
+        });
+      }
+    });
+
+    // ------------------------------------------------------------------------------------------------
     describe('token lifecycle', () => {
       it('a token stops working the moment it is revoked, and revocation is audited', async () => {
         const w = await world();
-        const minted = await t().admin.post('/api/v1/tokens', { tenantId: w.tenantId, name: u('victim') });
+        const minted = await t().admin.post('/api/v1/tokens', {
+          tenantId: w.tenantId,
+          name: u('victim'),
+          roles: ['tenant-admin'],
+        });
         expect(minted.status).toBe(201);
         expect(minted.headers['cache-control']).toBe('no-store');
         const c = t().client(minted.body.token);
@@ -589,7 +994,11 @@ describeEachStore(
         const w = await world();
         const failures: string[] = [];
         for (let round = 0; round < 5; round++) {
-          const minted = await t().admin.post('/api/v1/tokens', { tenantId: w.tenantId, name: u('busy') });
+          const minted = await t().admin.post('/api/v1/tokens', {
+            tenantId: w.tenantId,
+            name: u('busy'),
+            roles: ['tenant-admin'],
+          });
           expect(minted.status).toBe(201);
           const c = t().client(minted.body.token);
           expect((await c.get('/api/v1/users')).status).toBe(200);
@@ -623,7 +1032,11 @@ describeEachStore(
 
       it('the bearer scheme is case-insensitive and the secret is shown only on creation', async () => {
         const w = await world();
-        const minted = await t().admin.post('/api/v1/tokens', { tenantId: w.tenantId, name: u('case') });
+        const minted = await t().admin.post('/api/v1/tokens', {
+          tenantId: w.tenantId,
+          name: u('case'),
+          roles: ['tenant-admin'],
+        });
         for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
           const res = await t()
             .client(undefined)

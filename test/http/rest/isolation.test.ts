@@ -47,6 +47,10 @@ interface World {
   readonly otherUserId: string;
   readonly groupId: string;
   readonly tokenId: string;
+  /** A custom role of this tenant. */
+  readonly roleName: string;
+  /** An admin account of this tenant. */
+  readonly adminId: string;
   /** An erasure record of a third user (erased at set-up). */
   readonly erasureId: string;
   /** The job of a rotation of this tenant's key, begun at set-up (running while the tests run). */
@@ -80,6 +84,8 @@ const PARAMS: Record<string, (w: World, method: string) => string | undefined> =
   'licenses/:sku': (w) => w.sku,
   'erasure-requests/:id': (w) => w.erasureId,
   'jobs/:id': (w) => w.keyJobId,
+  'roles/:name': (w) => w.roleName,
+  'admins/:id': (w) => w.adminId,
 };
 
 /** A value no tenant has, per parameter: B's ids must answer exactly like these. */
@@ -93,6 +99,14 @@ const NOWHERE: Record<string, () => string> = {
   'licenses/:sku': () => 'NO-SUCH-SKU',
   'erasure-requests/:id': () => '01900000-0000-7000-8000-000000000010',
   'jobs/:id': () => '01900000-0000-7000-8000-000000000011',
+  'roles/:name': () => 'no-such-role-xyz',
+  'admins/:id': () => '01900000-0000-7000-8000-000000000012',
+};
+
+/** The code of the 404 of a route whose only parameter names a thing nobody (of the caller's tenant) has. */
+const NOT_FOUND_CODES: Record<string, string> = {
+  'roles/:name': 'roles.not_found',
+  'admins/:id': 'admins.not_found',
 };
 
 /**
@@ -112,11 +126,24 @@ interface Call {
   readonly headers?: Record<string, string>;
 }
 
+/** A password admin accounts accept (at least 12 characters). */
+const ADMIN_PASSWORD = 'correct horse battery staple';
+
 /** A valid request of each write route, referring to the CALLER's own things (`w`). */
 const WRITES: Record<string, (w: World) => Call> = {
   'POST /api/v1/tenants': () => ({ body: { name: u('tenant') } }),
   'POST /api/v1/tokens': (w) => ({ body: { tenantId: w.tenantId, name: u('token') } }),
   'DELETE /api/v1/tokens/:id': () => ({}),
+  'POST /api/v1/roles': () => ({ body: { name: u('role'), permissions: ['users:read'] } }),
+  'PATCH /api/v1/roles/:name': () => ({
+    body: { description: 'Pwned', permissions: ['users:read', 'users:write'] },
+  }),
+  'DELETE /api/v1/roles/:name': () => ({}),
+  'POST /api/v1/admins': () => ({
+    body: { username: u('admin'), password: ADMIN_PASSWORD, roles: ['viewer'] },
+  }),
+  'PATCH /api/v1/admins/:id': () => ({ body: { roles: ['tenant-admin'], disabled: true } }),
+  'DELETE /api/v1/admins/:id/totp': () => ({}),
   'POST /api/v1/users': () => ({ body: { userName: `${u('user')}@example.com` } }),
   'PATCH /api/v1/users/:id': () => ({ body: { title: 'Pwned', department: 'Pwned' } }),
   'DELETE /api/v1/users/:id': () => ({}),
@@ -272,6 +299,20 @@ describeEachStore('tenant isolation of every route (generated from the route tab
     const spare = await t().admin.post('/api/v1/tokens', { tenantId, name: `spare-${tag}` });
     expect(spare.status, spare.raw).toBe(201);
     const keyThings = await erasureAndKeyJob(t(), api, tenantId);
+    const roleName = `role-${tag}`;
+    const role = await api.post('/api/v1/roles', {
+      name: roleName,
+      description: `desc-${tag}`,
+      permissions: ['users:read'],
+    });
+    expect(role.status, role.raw).toBe(201);
+    const adminName = `admin-${tag}`;
+    const adminAccount = await api.post('/api/v1/admins', {
+      username: adminName,
+      password: ADMIN_PASSWORD,
+      roles: ['viewer'],
+    });
+    expect(adminAccount.status, adminAccount.raw).toBe(201);
     const secrets = [
       tenantId,
       tenantName,
@@ -285,6 +326,9 @@ describeEachStore('tenant isolation of every route (generated from the route tab
       user.body.id,
       other.body.id,
       group.body.id,
+      roleName,
+      adminName,
+      adminAccount.body.id,
       tag,
     ];
     let sku: string | undefined;
@@ -322,6 +366,8 @@ describeEachStore('tenant isolation of every route (generated from the route tab
       otherUserId: other.body.id,
       groupId: group.body.id,
       tokenId: spare.body.id,
+      roleName,
+      adminId: adminAccount.body.id,
       erasureId: keyThings.erasureId,
       keyJobId: keyThings.keyJobId,
       ...(sku ? { sku } : {}),
@@ -407,28 +453,52 @@ describeEachStore('tenant isolation of every route (generated from the route tab
         const beforeA = await view(a);
         const beforeB = await view(b);
         const n = paramsOf(r.url).length;
-        // A 403 (platform routes) is a refusal, audited in the caller's trail: A's token's, in A's tenant.
+        // A 403 is a refusal naming the missing permission, audited in the caller's trail: A's token's, in A's
+        // tenant.
         const denials: Denial[] = [];
-        const refused = (res: Answer, method: string) => {
-          if (expected === 403)
-            denials.push(
-              denialOf(res, {
-                tenantId: a.tenantId,
-                actor: a.actor,
-                method,
-                route: r.url,
-                code: 'auth.forbidden',
-              }),
-            );
+        const refused = (res: Answer, method: string, caller: Caller) => {
+          if (caller.expected !== 403) return;
+          if (res.body !== undefined)
+            expect(res.body.code, `${method} ${r.url}: the refusal`).toBe('auth.forbidden');
+          denials.push(
+            denialOf(res, {
+              tenantId: a.tenantId,
+              actor: a.actor,
+              method,
+              route: r.url,
+              code: 'auth.forbidden',
+              permission: caller.permission,
+            }),
+          );
         };
 
-        const callers: { label: string; client: Client; headers: Record<string, string> }[] = [
-          { label: "A's token", client: a.api, headers: {} },
-          // A tenant token cannot be pointed elsewhere with the header.
+        interface Caller {
+          readonly label: string;
+          readonly client: Client;
+          readonly headers: Record<string, string>;
+          readonly expected: number;
+          /** The permission a 403 names. */
+          readonly permission?: string | undefined;
+        }
+        // A platform route refuses a tenant token, naming the route's permission.
+        const own = { expected, permission: expected === 403 ? r.permission : undefined };
+        const callers: Caller[] = [
+          { label: "A's token", client: a.api, headers: {}, ...own },
+          // Naming its own tenant in the header is harmless: answered as without it.
+          {
+            label: "A's token naming A in Roster-Tenant",
+            client: a.api,
+            headers: { 'roster-tenant': a.tenantId },
+            ...own,
+          },
+          // A tenant token cannot be pointed elsewhere with the header: refused, naming tenants:act (never served
+          // from A's tenant instead).
           {
             label: "A's token naming B in Roster-Tenant",
             client: a.api,
             headers: { 'roster-tenant': b.tenantId },
+            expected: 403,
+            permission: 'tenants:act',
           },
         ];
         if (r.auth === 'tenant' || r.auth === 'scoped')
@@ -436,16 +506,21 @@ describeEachStore('tenant isolation of every route (generated from the route tab
             label: 'platform token acting as A',
             client: t().admin,
             headers: { 'roster-tenant': a.tenantId },
+            expected: 404,
           });
 
         for (const caller of callers) {
           for (const owners of mixes<Owner>(n, a, b)) {
             const what = `${caller.label} on ${fillUrl(r, owners)} (${owners.map((o) => (o === a ? 'A' : 'B')).join(',')})`;
             const res = await send(caller.client, r, owners, a, caller.headers);
-            expect(res.status, `${what}: ${res.raw.slice(0, 300)}`).toBe(expected);
+            expect(res.status, `${what}: ${res.raw.slice(0, 300)}`).toBe(caller.expected);
             expect(String(res.headers['content-type']), what).toMatch(/^application\/problem\+json/);
             expectNoLeak(res, b, what);
-            refused(res, r.method);
+            refused(res, r.method, caller);
+            // Where the route's only parameter names a thing of B, the answer is that thing's own "not found".
+            const single = paramsOf(r.url)[0]?.key;
+            if (caller.expected === 404 && n === 1 && single && NOT_FOUND_CODES[single])
+              expect(res.body?.code, what).toBe(NOT_FOUND_CODES[single]);
             // Indistinguishable from an id nobody has (where the route gets that far).
             const ghost = await send(
               caller.client,
@@ -456,7 +531,7 @@ describeEachStore('tenant isolation of every route (generated from the route tab
             );
             expect(ghost.status, `${what} vs unknown ids: ${ghost.raw.slice(0, 300)}`).toBe(res.status);
             expect(ghost.body?.code, `${what} vs unknown ids`).toBe(res.body?.code);
-            refused(ghost, r.method);
+            refused(ghost, r.method, caller);
             // The same path with a trailing slash (the router ignores it) and, for reads, HEAD.
             const slash = await caller.client.raw(
               r.method,
@@ -472,21 +547,26 @@ describeEachStore('tenant isolation of every route (generated from the route tab
                 ...caller.headers,
               },
             );
-            expect(slash.status, `${what} with a trailing slash: ${slash.raw.slice(0, 300)}`).toBe(expected);
+            expect(slash.status, `${what} with a trailing slash: ${slash.raw.slice(0, 300)}`).toBe(
+              caller.expected,
+            );
             expectNoLeak(slash, b, `${what} with a trailing slash`);
             // The router ignores the slash: the refusal names the route's pattern.
-            refused(slash, r.method);
+            refused(slash, r.method, caller);
             if (r.method === 'GET') {
               const head = await caller.client.raw('HEAD', fillUrl(r, owners), '', caller.headers);
-              expect(head.status, `HEAD ${what}`).toBe(expected);
+              expect(head.status, `HEAD ${what}`).toBe(caller.expected);
               expect(head.raw, `HEAD ${what}`).toBe('');
-              refused(head, 'HEAD');
+              refused(head, 'HEAD', caller);
             }
           }
         }
         expect(await view(b), "B's data changed").toEqual(beforeB);
-        // Nothing of A changed either, but for exactly one access.denied entry per 403 (none for a 404).
-        if (expected === 403) expect(denials.length).toBeGreaterThan(0);
+        // Nothing of A changed either, but for exactly one access.denied entry per 403 (none for a 404): the
+        // refusals of the header naming B among them, on every route.
+        expect(denials.filter((d) => d.permission === 'tenants:act').length).toBeGreaterThan(0);
+        if (expected === 403)
+          expect(denials.filter((d) => d.permission === r.permission).length).toBeGreaterThan(0);
         expectChangedOnlyByDenials(
           beforeA,
           await view(a),
@@ -511,9 +591,12 @@ describeEachStore('tenant isolation of every route (generated from the route tab
         // Lists take a page size; single answers take no query at all (unknown parameters are refused).
         const query =
           QUERIES[routeKey(r)]?.(a) ?? (SINGLE_ANSWERS.some((end) => r.url.endsWith(end)) ? '' : 'limit=200');
+        const trailA = await auditTrail(a.api);
+        const trailB = await auditTrail(b.api);
+        const denials: Denial[] = [];
         for (const [label, client, headers] of [
           ["A's token", a.api, {}],
-          ["A's token naming B", a.api, { 'roster-tenant': b.tenantId }],
+          ["A's token naming A", a.api, { 'roster-tenant': a.tenantId }],
           ['platform token acting as A', t().admin, { 'roster-tenant': a.tenantId }],
         ] as [string, Client, Record<string, string>][]) {
           const res = await client.get(`${r.url}${query ? `?${query}` : ''}`, headers);
@@ -525,6 +608,25 @@ describeEachStore('tenant isolation of every route (generated from the route tab
             if ('origin' in item) expect(item.origin, label).toMatch(new RegExp(`/audit/${a.tenantId}$`));
           }
         }
+        // A's token naming B in the header is refused, naming tenants:act: neither B's rows nor A's instead.
+        const named = await a.api.get(`${r.url}${query ? `?${query}` : ''}`, { 'roster-tenant': b.tenantId });
+        expect(named.status, `A's token naming B: ${named.raw.slice(0, 300)}`).toBe(403);
+        expect(named.body.code).toBe('auth.forbidden');
+        expect(named.body.items, "A's token naming B").toBeUndefined();
+        expectNoLeak(named, b, "A's token naming B");
+        denials.push(
+          denialOf(named, {
+            tenantId: a.tenantId,
+            actor: a.actor,
+            method: 'GET',
+            route: r.url,
+            code: 'auth.forbidden',
+            permission: 'tenants:act',
+          }),
+        );
+        // Audited in A's trail, and only there.
+        expectOnlyDenials(trailA, await auditTrail(a.api), denials, "A's trail");
+        expectOnlyDenials(trailB, await auditTrail(b.api), [], "B's trail");
       });
     }
 
@@ -545,7 +647,11 @@ describeEachStore('tenant isolation of every route (generated from the route tab
           method: 'GET',
           route: r.url,
           code: 'auth.forbidden',
+          // The refusal names the permission the route needs (a platform one).
+          permission: r.permission,
         });
+        expect(r.permission, 'a platform route names its permission').toBeDefined();
+        expect(res.body.code).toBe('auth.forbidden');
         expectOnlyDenials(trailA, await auditTrail(a.api), [denial], "A's trail");
         expectOnlyDenials(trailB, await auditTrail(b.api), [], "B's trail");
       });

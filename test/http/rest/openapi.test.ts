@@ -69,12 +69,17 @@ describeEachStore('OpenAPI document', (kind) => {
   });
 
   describe('content', () => {
-    it('is OpenAPI 3.1 with info and a bearer security scheme', () => {
+    it('is OpenAPI 3.1 with info, a bearer and a session-cookie security scheme', () => {
       expect(doc.openapi).toMatch(/^3\.1\.\d+$/);
       expect(typeof doc.info?.title).toBe('string');
       expect(typeof doc.info?.version).toBe('string');
       expect(doc.components?.securitySchemes?.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
-      expect(doc.security).toEqual([{ bearer: [] }]);
+      expect(doc.components?.securitySchemes?.session).toMatchObject({
+        type: 'apiKey',
+        in: 'cookie',
+        name: 'roster_session',
+      });
+      expect(doc.security).toEqual([{ bearer: [] }, { session: [] }]);
     });
 
     it('lists every route of the route table except itself, and nothing else', () => {
@@ -150,7 +155,7 @@ describeEachStore('OpenAPI document', (kind) => {
       expect(missing, 'operations without a documented 2xx answer').toEqual([]);
     });
 
-    it('marks the public routes as needing no token, and every other route as needing the bearer token', async () => {
+    it('marks the public routes as needing no token, and every other route as needing the bearer token or a session', async () => {
       const wrong: string[] = [];
       for (const route of t().app.http.routeTable) {
         if (route.url === DOC_PATH) continue;
@@ -160,7 +165,13 @@ describeEachStore('OpenAPI document', (kind) => {
         const open =
           Array.isArray(security) &&
           (security.length === 0 || security.some((s: Json) => !Object.keys(s).length));
-        if ((route.auth === 'public') !== open) wrong.push(`${route.method} ${route.url} (${route.auth})`);
+        const names = Array.isArray(security) ? security.flatMap((s: Json) => Object.keys(s)) : [];
+        // Public routes take no token: open, or (the session routes under /auth) the session cookie alone.
+        const ok =
+          route.auth === 'public'
+            ? open || (names.length > 0 && names.every((n: string) => n === 'session'))
+            : !open && names.includes('bearer') && names.includes('session');
+        if (!ok) wrong.push(`${route.method} ${route.url} (${route.auth})`);
       }
       expect(wrong, 'operations whose documented security disagrees with the route').toEqual([]);
       // and the claim holds: a public route answers without a token

@@ -392,7 +392,7 @@ describeEachStore('roster tenant create and token create', (kind) => {
     expect(platform.stderr).not.toContain(p.token);
 
     const scoped = await runRoster(
-      ['token', 'create', '--name', 'scim', '--tenant', tenant.id, '--roles', 'tenant-admin, scim'],
+      ['token', 'create', '--name', 'scim', '--tenant', tenant.id, '--roles', 'tenant-admin, provisioner'],
       { cwd, env },
     );
     expect(scoped.code, scoped.stderr).toBe(0);
@@ -412,7 +412,9 @@ describeEachStore('roster tenant create and token create', (kind) => {
       body: { userName: 'cli-token-user' },
     });
     expect(user.status, user.raw).toBe(201);
-    expect((await request(server.baseUrl, 'GET', '/api/v1/tenants', { token: t.token })).status).toBe(403);
+    const platformOnly = await request(server.baseUrl, 'GET', '/api/v1/tenants', { token: t.token });
+    expect(platformOnly.status).toBe(403);
+    expect(platformOnly.body).toMatchObject({ code: 'auth.forbidden', permission: 'tenants:manage' });
     // Only the hash is stored: reading the token back never shows the secret.
     const read = await request(server.baseUrl, 'GET', `/api/v1/tokens/${t.id}`, { token: p.token });
     expect(read.status).toBe(200);
@@ -420,7 +422,7 @@ describeEachStore('roster tenant create and token create', (kind) => {
       id: t.id,
       tenantId: tenant.id,
       name: 'scim',
-      roles: ['tenant-admin', 'scim'],
+      roles: ['tenant-admin', 'provisioner'],
     });
     expect(read.raw).not.toContain(t.token);
     expect(read.body.createdBy).toBe('cli');
@@ -447,19 +449,34 @@ describeEachStore('roster tenant create and token create', (kind) => {
   it('token create with an expiry prints a token that works until then', async () => {
     const env = storeEnv(store());
     const expiresAt = new Date(Date.now() + 3600_000).toISOString();
-    const r = await runRoster(['token', 'create', '--name', 'temp', '--expires-at', expiresAt], {
+    const r = await runRoster(
+      ['token', 'create', '--name', 'temp', '--roles', 'platform-admin', '--expires-at', expiresAt],
+      { cwd: store().dir, env },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const tok = JSON.parse(r.stdout);
+    // Without --roles a token holds no role (least privilege): it authenticates and may do nothing.
+    const bare = await runRoster(['token', 'create', '--name', 'bare', '--expires-at', expiresAt], {
       cwd: store().dir,
       env,
     });
-    expect(r.code, r.stderr).toBe(0);
-    const tok = JSON.parse(r.stdout);
+    expect(bare.code, bare.stderr).toBe(0);
+    const bareTok = JSON.parse(bare.stdout);
     const server = await serveWithAdminToken();
     expect((await request(server.baseUrl, 'GET', '/api/v1/tenants', { token: tok.token })).status).toBe(200);
     const read = await request(server.baseUrl, 'GET', `/api/v1/tokens/${tok.id}`, { token: ADMIN_TOKEN });
     expect(read.body.expiresAt).toBe(expiresAt);
+    expect(read.body.roles).toEqual(['platform-admin']);
+    const bareRead = await request(server.baseUrl, 'GET', `/api/v1/tokens/${bareTok.id}`, {
+      token: ADMIN_TOKEN,
+    });
+    expect(bareRead.body).toMatchObject({ roles: [], expiresAt });
+    const refused = await request(server.baseUrl, 'GET', '/api/v1/tenants', { token: bareTok.token });
+    expect(refused.status, refused.raw).toBe(403);
+    expect(refused.body).toMatchObject({ code: 'auth.forbidden', permission: 'tenants:manage' });
   });
 
-  it('token create refuses a missing name, a bad or past expiry and an unknown tenant, and prints no token', async () => {
+  it('token create refuses a missing name, a bad or past expiry, an unknown tenant or role and platform-admin on a tenant, and prints no token', async () => {
     const env = storeEnv(store());
     const cwd = store().dir;
     const noName = await runRoster(['token', 'create'], { cwd, env });
@@ -487,7 +504,24 @@ describeEachStore('roster tenant create and token create', (kind) => {
     expect(unknownTenant.code).toBe(1);
     expect(unknownTenant.stderr).toContain('tenants.not_found');
 
-    for (const r of [noName, badExpiry, pastExpiry, unknownTenant]) {
+    const tenant = JSON.parse(
+      (await runRoster(['tenant', 'create', '--name', 'Roles Inc'], { cwd, env })).stdout,
+    );
+    const unknownRole = await runRoster(
+      ['token', 'create', '--name', 'x', '--tenant', tenant.id, '--roles', 'tenant-admin,scim'],
+      { cwd, env },
+    );
+    expect(unknownRole.code).toBe(1);
+    expect(unknownRole.stderr).toContain('roles.unknown');
+
+    const platformOnTenant = await runRoster(
+      ['token', 'create', '--name', 'x', '--tenant', tenant.id, '--roles', 'platform-admin'],
+      { cwd, env },
+    );
+    expect(platformOnTenant.code).toBe(1);
+    expect(platformOnTenant.stderr).toContain('roles.platform_only');
+
+    for (const r of [noName, badExpiry, pastExpiry, unknownTenant, unknownRole, platformOnTenant]) {
       expect(r.stdout).toBe('');
       expect(r.stderr).not.toMatch(/rst_/);
     }
