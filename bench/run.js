@@ -11,13 +11,15 @@
 //   BENCH_IDLE_WAIT=120    seconds to wait for a quiet machine before each point (0: do not wait)
 //   BENCH_OUT=.tmp/bench   where results.json, results.md and the profiles go
 //   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test        BENCH_SKIP_BUILD=1 (do not build)
-//   BENCH_PARTS=http,raw,roster,variants,audit   a subset to run (the ratios need http and raw)
+//   BENCH_PARTS=http,raw,roster,variants,audit,login   a subset to run (the ratios need http and raw)
 //   BENCH_VARIANTS=single,audit-off,encryption-off   which variants the `variants` part runs (all by default)
 //   audit: the audit log's proof benchmark, bench/audit.js (run last, on this run's snapshot of dist/, for
 //          BENCH_STORES, writing BENCH_OUT/audit.json and audit.md; its tables are appended to results.md).
 //          Its own settings: BENCH_AUDIT_ENTRIES=1000000 BENCH_AUDIT_PROOFS=2000 BENCH_AUDIT_HTTP=1000
 //          BENCH_AUDIT_BATCH=20000 BENCH_AUDIT_TARGET_MS=5 BENCH_AUDIT_TIME_LIMIT=30 BENCH_AUDIT_SEED
 //          BENCH_AUDIT_PROFILE=1 (see bench/audit.js). A proof that does not verify makes npm run bench exit 1.
+//   login: the admin login's timing for unknown usernames against wrong passwords, bench/login.js (SQLite,
+//          in-process; BENCH_LOGIN_ATTEMPTS=400; writes BENCH_OUT/login.json; appended to results.md).
 //   BENCH_PRIORITY=-10     nice value for the bench's own processes (not PostgreSQL) on a shared machine
 //   BENCH_APP=<folder>     benchmark the bin/ and dist/ in that folder instead of a snapshot of this build
 // `node bench/run.js --report <results.json>` rewrites the markdown of a saved run without measuring.
@@ -68,7 +70,7 @@ const cfg = {
   idleWait: Number(env.BENCH_IDLE_WAIT ?? (quick ? 0 : 120)),
   priority: env.BENCH_PRIORITY ?? null,
   out: join(ROOT, env.BENCH_OUT ?? '.tmp/bench'),
-  parts: new Set((env.BENCH_PARTS ?? 'http,raw,roster,variants,audit').split(',').map((s) => s.trim())),
+  parts: new Set((env.BENCH_PARTS ?? 'http,raw,roster,variants,audit,login').split(',').map((s) => s.trim())),
   variants: new Set(
     (env.BENCH_VARIANTS ?? 'single,audit-off,encryption-off').split(',').map((s) => s.trim()),
   ),
@@ -492,7 +494,19 @@ async function rosterPoint(kind, c, setup, extra = {}) {
 
 // ---- report
 
-function report({ machine, http, raw, roster, variants, verdicts, profiles, started, seconds, audit }) {
+function report({
+  machine,
+  http,
+  raw,
+  roster,
+  variants,
+  verdicts,
+  profiles,
+  started,
+  seconds,
+  audit,
+  login,
+}) {
   const L = [];
   L.push(
     `Run ${started} (${Math.round(seconds)} s), command: \`${cfg.command}\`, Roster at ${env.BENCH_APP ? `${env.BENCH_APP} (BENCH_APP)` : cfg.source}`,
@@ -594,6 +608,7 @@ function report({ machine, http, raw, roster, variants, verdicts, profiles, star
   L.push('');
   for (const p of profiles) L.push(profileMarkdown(p.summary, p.title));
   if (audit?.markdown) L.push(`## Audit log proofs (bench/audit.js)\n\n${audit.markdown}`);
+  if (login?.markdown) L.push(`## Login timing (bench/login.js)\n\n${login.markdown}`);
   return L.join('\n');
 }
 
@@ -611,6 +626,25 @@ async function auditPart() {
   });
   if (child.status !== 0) {
     log(`  bench/audit.js exited with ${child.status ?? child.signal}: npm run bench will exit 1`);
+    process.exitCode = 1;
+  }
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
+}
+
+// ---- the admin login's timing (part `login`: bench/login.js as a child process, progress on stderr)
+
+async function loginPart() {
+  log('login timing (bench/login.js)');
+  await waitQuiet();
+  const file = join(cfg.out, 'login.json');
+  rmSync(file, { force: true });
+  const child = spawnSync(process.execPath, ['bench/login.js', '--dist', join(cfg.app, 'dist')], {
+    cwd: ROOT,
+    stdio: ['ignore', 2, 2],
+    env: { ...env, BENCH_OUT: relative(ROOT, cfg.out) },
+  });
+  if (child.status !== 0) {
+    log(`  bench/login.js exited with ${child.status ?? child.signal}: npm run bench will exit 1`);
     process.exitCode = 1;
   }
   return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
@@ -784,29 +818,27 @@ async function main() {
   }
 
   const audit = has('audit') ? await auditPart() : undefined;
+  const login = has('login') ? await loginPart() : undefined;
 
   const seconds = (performance.now() - t0) / 1000;
-  const md = report({ machine, http, raw, roster, variants, verdicts, profiles, started, seconds, audit });
+  const results = {
+    started,
+    seconds,
+    machine,
+    http,
+    raw,
+    roster,
+    variants,
+    verdicts,
+    profiles,
+    audit,
+    login,
+  };
+  const md = report(results);
   writeFileSync(join(cfg.out, 'results.md'), `${md}\n`);
   writeFileSync(
     join(cfg.out, 'results.json'),
-    `${JSON.stringify(
-      {
-        started,
-        seconds,
-        cfg: { ...cfg, parts: [...cfg.parts] },
-        machine,
-        http,
-        raw,
-        roster,
-        variants,
-        verdicts,
-        profiles,
-        audit,
-      },
-      null,
-      2,
-    )}\n`,
+    `${JSON.stringify({ ...results, cfg: { ...cfg, parts: [...cfg.parts] } }, null, 2)}\n`,
   );
   process.stdout.write(`\n${md}\n`);
   log(
