@@ -72,9 +72,12 @@ export class RoleService {
     this.#useChecks.push(check);
   }
 
-  /** The permissions `actor` holds (its tenant's custom roles resolved). */
-  async permissionsOf(actor: Actor): Promise<Set<Permission>> {
-    const custom = actor.tenantId === null ? NO_CUSTOM_ROLES : await this.#customRoles(actor.tenantId);
+  /**
+   * The permissions `actor` holds (its tenant's custom roles resolved). Inside a transaction pass it as `q`:
+   * on SQLite a read through the database's own connection would wait for that transaction to end.
+   */
+  async permissionsOf(actor: Actor, q?: Queryable): Promise<Set<Permission>> {
+    const custom = actor.tenantId === null ? NO_CUSTOM_ROLES : await this.#customRoles(actor.tenantId, q);
     return permissionsOf(actor.roles, custom, actor.tenantId === null);
   }
 
@@ -99,7 +102,7 @@ export class RoleService {
     tenantId: string | null,
     grants: readonly RoleGrant[],
   ): Promise<void> {
-    const held = await this.permissionsOf(actor);
+    const held = await this.permissionsOf(actor, q);
     const custom = tenantId === null ? NO_CUSTOM_ROLES : await loadCustomRoles(q, tenantId);
     for (const [i, g] of grants.entries()) {
       const pointer = `/roles/${i}`;
@@ -202,7 +205,7 @@ export class RoleService {
       if (!before) throw new RosterError('roles.not_found');
       checkIfMatch(ifMatch, before.version);
       // Taking permissions away from holders is also a grant decision: only someone holding them may.
-      await this.#checkPermissions(ctx.actor, JSON.parse(before.permissions) as string[]);
+      await this.#checkPermissions(ctx.actor, JSON.parse(before.permissions) as string[], tx);
       const after: RolesTable = {
         ...before,
         description: patch.description ?? before.description,
@@ -245,7 +248,7 @@ export class RoleService {
     await transact(this.#db, async (tx) => {
       const before = await findRole(tx, ctx.tenantId, name, this.#db.dialect === 'postgres');
       if (!before) throw new RosterError('roles.not_found');
-      await this.#checkPermissions(ctx.actor, JSON.parse(before.permissions) as string[]);
+      await this.#checkPermissions(ctx.actor, JSON.parse(before.permissions) as string[], tx);
       for (const inUse of this.#useChecks) {
         if (await inUse(tx, ctx.tenantId, name)) throw new RosterError('roles.in_use');
       }
@@ -264,7 +267,7 @@ export class RoleService {
   }
 
   /** The permissions, sorted and without repeats, if all are tenant permissions the actor holds. */
-  async #checkPermissions(actor: Actor, names: readonly string[]): Promise<Permission[]> {
+  async #checkPermissions(actor: Actor, names: readonly string[], q?: Queryable): Promise<Permission[]> {
     const out = new Set<Permission>();
     for (const [i, name] of names.entries()) {
       if (!isPermission(name) || PLATFORM_PERMISSIONS.has(name)) {
@@ -274,7 +277,7 @@ export class RoleService {
       }
       out.add(name);
     }
-    const held = await this.permissionsOf(actor);
+    const held = await this.permissionsOf(actor, q);
     const missing = [...out].find((p) => !held.has(p));
     if (missing !== undefined) {
       throw new RosterError('auth.forbidden', {
@@ -285,12 +288,15 @@ export class RoleService {
     return [...out].sort();
   }
 
-  async #customRoles(tenantId: string): Promise<ReadonlyMap<string, readonly Permission[]>> {
+  async #customRoles(
+    tenantId: string,
+    q: Queryable = this.#db.kysely,
+  ): Promise<ReadonlyMap<string, readonly Permission[]>> {
     const now = this.#clock.now().getTime();
     const hit = this.#cache.get(tenantId);
     if (hit && hit.until > now) return hit.roles;
     const changes = this.#changes;
-    const roles = await loadCustomRoles(this.#db.kysely, tenantId);
+    const roles = await loadCustomRoles(q, tenantId);
     // A lookup racing a local change does not cache what it read.
     if (changes === this.#changes) {
       if (this.#cache.size >= 10_000) this.#cache.clear();
