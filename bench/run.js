@@ -11,7 +11,7 @@
 //   BENCH_IDLE_WAIT=120    seconds to wait for a quiet machine before each point (0: do not wait)
 //   BENCH_OUT=.tmp/bench   where results.json, results.md and the profiles go
 //   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test        BENCH_SKIP_BUILD=1 (do not build)
-//   BENCH_PARTS=http,raw,roster,variants,audit,login   a subset to run (the ratios need http and raw)
+//   BENCH_PARTS=http,raw,roster,variants,audit,login,scim   a subset to run (the ratios need http and raw)
 //   BENCH_VARIANTS=single,audit-off,encryption-off   which variants the `variants` part runs (all by default)
 //   audit: the audit log's proof benchmark, bench/audit.js (run last, on this run's snapshot of dist/, for
 //          BENCH_STORES, writing BENCH_OUT/audit.json and audit.md; its tables are appended to results.md).
@@ -20,6 +20,9 @@
 //          BENCH_AUDIT_PROFILE=1 (see bench/audit.js). A proof that does not verify makes npm run bench exit 1.
 //   login: the admin login's timing for unknown usernames against wrong passwords, bench/login.js (SQLite,
 //          in-process; BENCH_LOGIN_ATTEMPTS=400; writes BENCH_OUT/login.json; appended to results.md).
+//   scim: SCIM creates/s at c=64 and filter latency on a tenant of 100,000 users, bench/scim.js (BENCH_STORES;
+//          its own settings BENCH_SCIM_USERS=100000 BENCH_SCIM_DURATION=10 BENCH_SCIM_QUERIES=1000; writes
+//          BENCH_OUT/scim.json; appended to results.md).
 //   BENCH_PRIORITY=-10     nice value for the bench's own processes (not PostgreSQL) on a shared machine
 //   BENCH_APP=<folder>     benchmark the bin/ and dist/ in that folder instead of a snapshot of this build
 // `node bench/run.js --report <results.json>` rewrites the markdown of a saved run without measuring.
@@ -70,7 +73,9 @@ const cfg = {
   idleWait: Number(env.BENCH_IDLE_WAIT ?? (quick ? 0 : 120)),
   priority: env.BENCH_PRIORITY ?? null,
   out: join(ROOT, env.BENCH_OUT ?? '.tmp/bench'),
-  parts: new Set((env.BENCH_PARTS ?? 'http,raw,roster,variants,audit,login').split(',').map((s) => s.trim())),
+  parts: new Set(
+    (env.BENCH_PARTS ?? 'http,raw,roster,variants,audit,login,scim').split(',').map((s) => s.trim()),
+  ),
   variants: new Set(
     (env.BENCH_VARIANTS ?? 'single,audit-off,encryption-off').split(',').map((s) => s.trim()),
   ),
@@ -506,6 +511,7 @@ function report({
   seconds,
   audit,
   login,
+  scim,
 }) {
   const L = [];
   L.push(
@@ -609,6 +615,7 @@ function report({
   for (const p of profiles) L.push(profileMarkdown(p.summary, p.title));
   if (audit?.markdown) L.push(`## Audit log proofs (bench/audit.js)\n\n${audit.markdown}`);
   if (login?.markdown) L.push(`## Login timing (bench/login.js)\n\n${login.markdown}`);
+  if (scim?.markdown) L.push(`## SCIM (bench/scim.js)\n\n${scim.markdown}`);
   return L.join('\n');
 }
 
@@ -645,6 +652,25 @@ async function loginPart() {
   });
   if (child.status !== 0) {
     log(`  bench/login.js exited with ${child.status ?? child.signal}: npm run bench will exit 1`);
+    process.exitCode = 1;
+  }
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
+}
+
+// ---- SCIM (part `scim`: bench/scim.js as a child process, progress on stderr)
+
+async function scimPart() {
+  log('SCIM creates and filters (bench/scim.js)');
+  await waitQuiet();
+  const file = join(cfg.out, 'scim.json');
+  rmSync(file, { force: true });
+  const child = spawnSync(process.execPath, ['bench/scim.js', '--app', cfg.app], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 2],
+    env: { ...env, BENCH_OUT: relative(ROOT, cfg.out), BENCH_STORES: cfg.stores.join(',') },
+  });
+  if (child.status !== 0) {
+    log(`  bench/scim.js exited with ${child.status ?? child.signal}: npm run bench will exit 1`);
     process.exitCode = 1;
   }
   return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
@@ -819,6 +845,7 @@ async function main() {
 
   const audit = has('audit') ? await auditPart() : undefined;
   const login = has('login') ? await loginPart() : undefined;
+  const scim = has('scim') ? await scimPart() : undefined;
 
   const seconds = (performance.now() - t0) / 1000;
   const results = {
@@ -833,6 +860,7 @@ async function main() {
     profiles,
     audit,
     login,
+    scim,
   };
   const md = report(results);
   writeFileSync(join(cfg.out, 'results.md'), `${md}\n`);

@@ -1,4 +1,5 @@
 import type { TenantKey } from '../crypto/model.js';
+import { blindIndex, normaliseCaseless } from '../crypto/model.js';
 import { caselessIndex, FieldCipher, newDataKey, openDataKey, type TenantKeySet } from '../crypto/service.js';
 import type { UsersTable } from '../platform/db/schema.js';
 import { distinctEmails, type User } from './model.js';
@@ -13,6 +14,54 @@ export function userNameIndex(key: TenantKey, userName: string): string {
 
 export function emailIndexes(key: TenantKey, user: Pick<User, 'emails'>): string[] {
   return distinctEmails(user.emails).map((e) => caselessIndex(key, EMAIL_INDEX, e));
+}
+
+/** Sealed attributes with search terms, and the label each term's index is keyed under. */
+export const TERM_FIELDS = { userName: 'users.userName', email: 'users.emails.value' } as const;
+export type TermField = keyof typeof TERM_FIELDS;
+export type TermKind = 'prefix' | 'gram';
+
+/** Prefixes are indexed up to this many characters; a longer `sw` is matched on this prefix, then checked. */
+export const PREFIX_MAX = 32;
+/** Substrings are indexed as trigrams; `co` and `ew` need at least this many characters. */
+export const GRAM = 3;
+/** Hex characters kept of a term's HMAC (128 bits: no collisions in practice, half the space). */
+const TERM_HEX = 32;
+
+/** The characters of a value as code points (a prefix never splits a surrogate pair). */
+const chars = (v: string): string[] => Array.from(normaliseCaseless(v));
+
+/** The prefixes of a value, 1 to PREFIX_MAX characters. */
+export function prefixesOf(value: string): string[] {
+  const c = chars(value);
+  const out: string[] = [];
+  for (let n = 1; n <= Math.min(c.length, PREFIX_MAX); n++) out.push(c.slice(0, n).join(''));
+  return out;
+}
+
+/** The distinct trigrams of a value. */
+export function gramsOf(value: string): string[] {
+  const c = chars(value);
+  const out = new Set<string>();
+  for (let i = 0; i + GRAM <= c.length; i++) out.add(c.slice(i, i + GRAM).join(''));
+  return [...out];
+}
+
+/** One term's index: keyed per tenant key version, attribute and kind, so terms never match across them. */
+export function termIndex(key: TenantKey, field: TermField, kind: TermKind, text: string): string {
+  return blindIndex(key.indexKey, `${TERM_FIELDS[field]}.${kind}`, text).slice(0, TERM_HEX);
+}
+
+/** Every search term of a user under one key version: prefixes and trigrams of userName and each address. */
+export function searchTerms(key: TenantKey, user: Pick<User, 'userName' | 'emails'>): string[] {
+  const terms = new Set<string>();
+  const add = (field: TermField, value: string) => {
+    for (const p of prefixesOf(value)) terms.add(termIndex(key, field, 'prefix', p));
+    for (const g of gramsOf(value)) terms.add(termIndex(key, field, 'gram', g));
+  };
+  add('userName', user.userName);
+  for (const e of distinctEmails(user.emails)) add('email', e);
+  return [...terms];
 }
 
 function sealOptional(c: FieldCipher, column: string, value: unknown): Buffer | null {
@@ -61,6 +110,7 @@ function encodeWith(key: TenantKey, c: FieldCipher, u: User, sealedDataKey: Buff
     updated_at: u.updatedAt,
     data_key_enc: sealedDataKey,
     key_version: key.version,
+    terms_version: 1,
   };
 }
 

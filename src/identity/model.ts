@@ -164,3 +164,127 @@ export interface ErasureRecord {
   readonly requestedAt: string;
   readonly completedAt: string;
 }
+
+/** Plain (unencrypted) user attributes a search may compare, by their column. */
+export const USER_SEARCH_COLUMNS = {
+  id: 'id',
+  externalId: 'external_id',
+  title: 'title',
+  department: 'department',
+  site: 'site',
+  country: 'country',
+  kind: 'kind',
+  status: 'status',
+  manager: 'manager_id',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+} as const;
+export type UserSearchColumn = keyof typeof USER_SEARCH_COLUMNS;
+
+/** Sealed user attributes whose presence a search may test (their ciphertext column is null when absent). */
+export const USER_SEALED_COLUMNS = {
+  userName: 'user_name_enc',
+  givenName: 'given_name_enc',
+  familyName: 'family_name_enc',
+  formattedName: 'formatted_name_enc',
+  displayName: 'display_name_enc',
+  emails: 'emails_enc',
+  phoneNumbers: 'phone_numbers_enc',
+  addresses: 'addresses_enc',
+} as const;
+export type UserSealedField = keyof typeof USER_SEALED_COLUMNS;
+
+export type SearchOp = 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'ge' | 'lt' | 'le';
+
+/**
+ * A search over a tenant's users, run as one database query (SCIM filters translate into it). Sealed
+ * attributes are matched only through their blind indexes: `sealedEq` is a case-insensitive equality on
+ * `userName` or on any e-mail address; nothing else about a sealed value can be asked but its presence.
+ */
+export type UserCondition =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'and' | 'or'; readonly items: readonly UserCondition[] }
+  | { readonly kind: 'not'; readonly item: UserCondition }
+  | {
+      readonly kind: 'column';
+      readonly column: UserSearchColumn;
+      readonly op: SearchOp;
+      readonly value: string;
+      /** False: compare case-insensitively (lower-cased on both sides). */
+      readonly caseExact: boolean;
+    }
+  | { readonly kind: 'present'; readonly column: UserSearchColumn }
+  | { readonly kind: 'sealedPresent'; readonly field: UserSealedField }
+  | { readonly kind: 'sealedEq'; readonly field: 'userName' | 'email'; readonly value: string }
+  /**
+   * Every one of `texts` (normalised: NFC, lower case) is a prefix (`prefix`) or a trigram (`gram`) of userName
+   * or of an e-mail address: exact for a prefix of up to 32 characters, a superset otherwise (the caller checks
+   * the candidates).
+   */
+  | {
+      readonly kind: 'sealedTerms';
+      readonly field: 'userName' | 'email';
+      readonly termKind: 'prefix' | 'gram';
+      readonly texts: readonly string[];
+    }
+  /** Some membership of the user whose group id satisfies the condition (SCIM `groups[…]`). */
+  | { readonly kind: 'memberOf'; readonly group: MembershipCondition };
+
+/** A condition as the store runs it: sealed equalities resolved to blind indexes under every live key version. */
+export type IndexedUserCondition =
+  | Exclude<UserCondition, { kind: 'and' | 'or' | 'not' | 'sealedEq' | 'sealedTerms' }>
+  | { readonly kind: 'and' | 'or'; readonly items: readonly IndexedUserCondition[] }
+  | { readonly kind: 'not'; readonly item: IndexedUserCondition }
+  | {
+      readonly kind: 'blindIndex';
+      readonly field: 'userName' | 'email';
+      readonly indexes: readonly string[];
+    }
+  /** Each group: one term's indexes under every live key version; the user must hold one of every group. */
+  | { readonly kind: 'terms'; readonly groups: readonly (readonly string[])[] };
+
+/** Order of a search: a plain column, ascending or descending; ties (and the default) by id, the creation order. */
+export interface UserSort {
+  readonly column: UserSearchColumn;
+  readonly descending: boolean;
+  /** False: ordered by the lower-cased value (RFC 7644 §3.4.2.3). */
+  readonly caseExact: boolean;
+}
+
+/** Order of a group search, as UserSort. */
+export interface GroupSort {
+  readonly column: GroupSearchColumn;
+  readonly descending: boolean;
+  readonly caseExact: boolean;
+}
+
+/**
+ * A condition on the other side of one membership row (a group's id, or a member's user id), so that
+ * `members[value eq "a" and value eq "b"]` asks for one member that is both, as SCIM means it.
+ */
+export type MembershipCondition =
+  | { readonly kind: 'any' }
+  | { readonly kind: 'and' | 'or'; readonly items: readonly MembershipCondition[] }
+  | { readonly kind: 'not'; readonly item: MembershipCondition }
+  | { readonly kind: 'eq' | 'ne'; readonly id: string };
+
+/** Plain group attributes a search may compare. */
+export type GroupSearchColumn = 'id' | 'displayName' | 'externalId' | 'createdAt' | 'updatedAt';
+
+/** A search over a tenant's groups, run as one database query. */
+export type GroupCondition =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'and' | 'or'; readonly items: readonly GroupCondition[] }
+  | { readonly kind: 'not'; readonly item: GroupCondition }
+  | {
+      readonly kind: 'column';
+      readonly column: GroupSearchColumn;
+      readonly op: SearchOp;
+      readonly value: string;
+      readonly caseExact: boolean;
+    }
+  | { readonly kind: 'present'; readonly column: GroupSearchColumn }
+  /** Some member of the group whose user id satisfies the condition (SCIM `members[…]`). */
+  | { readonly kind: 'members'; readonly member: MembershipCondition };

@@ -7,8 +7,9 @@ import { caselessIndexes, type Keyring } from '../crypto/service.js';
 import { canonicalJson } from '../platform/canonical-json.js';
 import { type Clock, isoTime } from '../platform/clock.js';
 import { actorRef, type Context, type TenantContext } from '../platform/context.js';
+import { type GroupCommitter, isRetryable } from '../platform/db/group-commit.js';
 import type { Db, Queryable, Tx } from '../platform/db/index.js';
-import { transact } from '../platform/db/tx.js';
+import { mapStoreError, transact } from '../platform/db/tx.js';
 import { type ErrorCode, type FieldError, RosterError } from '../platform/errors.js';
 import { checkIfMatch } from '../platform/etag.js';
 import { newId } from '../platform/ids.js';
@@ -18,18 +19,25 @@ import {
   EMAIL_INDEX,
   emailIndexes,
   encodeUser,
+  searchTerms,
+  termIndex,
   USER_NAME_INDEX,
   userNameIndex,
 } from './codec.js';
 import {
   type ErasureRecord,
   type Group,
+  type GroupCondition,
   type GroupInput,
+  type GroupSort,
+  type IndexedUserCondition,
   mergePatch,
   resolveStatus,
   type Tenant,
   type User,
+  type UserCondition,
   type UserInput,
+  type UserSort,
   type UserStatus,
 } from './model.js';
 import { auditGroup, auditUser } from './present.js';
@@ -105,6 +113,40 @@ export class TenantService {
   }
 }
 
+function userIndexes(key: TenantKey, user: User): store.UserIndexes {
+  return { emails: emailIndexes(key, user), terms: searchTerms(key, user) };
+}
+
+/** Resolves the sealed equalities of a condition to blind indexes. */
+function indexCondition(keys: TenantKeySet, c: UserCondition): IndexedUserCondition {
+  switch (c.kind) {
+    case 'and':
+    case 'or':
+      return { kind: c.kind, items: c.items.map((i) => indexCondition(keys, i)) };
+    case 'not':
+      return { kind: 'not', item: indexCondition(keys, c.item) };
+    case 'sealedEq':
+      return {
+        kind: 'blindIndex',
+        field: c.field,
+        indexes: caselessIndexes(keys, c.field === 'userName' ? USER_NAME_INDEX : EMAIL_INDEX, c.value),
+      };
+    case 'sealedTerms':
+      return {
+        kind: 'terms',
+        groups: c.texts.map((t) => keys.all.map((k) => termIndex(k, c.field, c.termKind, t))),
+      };
+    default:
+      return c;
+  }
+}
+
+function usesTerms(c: UserCondition): boolean {
+  if (c.kind === 'sealedTerms') return true;
+  if (c.kind === 'and' || c.kind === 'or') return c.items.some(usesTerms);
+  return c.kind === 'not' && usesTerms(c.item);
+}
+
 export interface UserQuery {
   userName?: string;
   email?: string;
@@ -155,6 +197,22 @@ export class UserService {
     return transact(this.#d.db, (tx) => this.createIn(tx, ctx, input), USER_UNIQUES);
   }
 
+  /**
+   * Creates a user in the next group commit (many concurrent creates share one transaction, each under its
+   * own savepoint): what SCIM clients provisioning thousands of users at once need. Same errors as `create`.
+   */
+  async createGrouped(committer: GroupCommitter, ctx: TenantContext, input: UserInput): Promise<User> {
+    return committer.submit(async (tx) => {
+      try {
+        return await this.createIn(tx, ctx, input);
+      } catch (err) {
+        // Deadlocks and serialization failures go back to the committer, which retries the work.
+        if (isRetryable(err)) throw err;
+        throw mapStoreError(err, USER_UNIQUES);
+      }
+    });
+  }
+
   /** Creates a user inside the caller's transaction (for use cases that do more in the same commit). */
   async createIn(tx: Tx, ctx: TenantContext, input: UserInput): Promise<User> {
     const now = this.#d.clock.now();
@@ -168,7 +226,7 @@ export class UserService {
     const keys = await this.#d.keys.tenantKeys(tx, ctx.tenantId);
     const key = keys.current;
     await this.#guardUniques(tx, keys, key, user);
-    await store.insertUser(tx, encodeUser(key, user), emailIndexes(key, user));
+    await store.insertUser(tx, encodeUser(key, user), userIndexes(key, user));
     await this.#d.audit.record(tx, ctx, ctx.tenantId, [
       { action: 'user.created', targetType: 'user', targetId: id, before: null, after: auditUser(user) },
     ]);
@@ -209,6 +267,30 @@ export class UserService {
   }
 
   /**
+   * Users matching a search condition, one page by offset (SCIM's `startIndex`), with the total count. The
+   * condition runs in the database; sealed equalities become blind indexes under every live key version.
+   */
+  async search(
+    ctx: TenantContext,
+    condition: UserCondition,
+    page: { offset: number; limit: number; sort?: UserSort },
+  ): Promise<{ total: number; users: User[] }> {
+    const db = this.#d.db.kysely;
+    const keys = await this.#d.keys.tenantKeys(db, ctx.tenantId);
+    if (usesTerms(condition) && (await store.hasUsersWithoutTerms(db, ctx.tenantId))) {
+      // Rows written before search terms existed would be missed: refuse rather than answer partly.
+      throw new RosterError('scim.invalid_filter', {
+        detail:
+          'Some users of this tenant have no search terms yet (written before they existed); rotate the tenant key (roster keys rotate) to index them',
+      });
+    }
+    const indexed = indexCondition(keys, condition);
+    const { total, rows } = await store.searchUserRows(db, ctx.tenantId, indexed, page);
+    const covering = await this.#keysFor(db, ctx.tenantId, rows, keys);
+    return { total, users: rows.map((r) => decodeUser(covering, r)) };
+  }
+
+  /**
    * Applies an RFC 7396 merge patch to a user.
    * @throws identity.user_not_found, request.precondition_failed, and the create errors
    */
@@ -237,7 +319,7 @@ export class UserService {
     const key = keys.current;
     await this.#guardUniques(tx, keys, key, after);
     const row = encodeUser(key, after);
-    if (!(await store.updateUser(tx, row, before.version, emailIndexes(key, after)))) {
+    if (!(await store.updateUser(tx, row, before.version, userIndexes(key, after)))) {
       throw new RosterError('store.conflict');
     }
     for (const hook of this.#hooks) await hook(tx, ctx, before, after);
@@ -378,7 +460,7 @@ export class UserService {
           const rows = await store.usersBelowKeyVersion(tx, tenantId, key.version, limit);
           for (const row of rows) {
             const user = decodeUser(keys, row);
-            await store.rekeyUser(tx, row, encodeUser(key, user), emailIndexes(key, user));
+            await store.rekeyUser(tx, row, encodeUser(key, user), userIndexes(key, user));
           }
           return rows.length;
         }),
@@ -585,6 +667,15 @@ export class GroupService {
     return g;
   }
 
+  /** Groups matching a search condition, one page by offset, with the total count (one query each). */
+  async search(
+    ctx: TenantContext,
+    condition: GroupCondition,
+    page: { offset: number; limit: number; sort?: GroupSort },
+  ): Promise<{ total: number; groups: Group[] }> {
+    return store.searchGroups(this.#d.db.kysely, ctx.tenantId, condition, page);
+  }
+
   async list(
     ctx: TenantContext,
     filter: { displayName?: string; externalId?: string },
@@ -611,14 +702,19 @@ export class GroupService {
         const displayName = patch.displayName?.trim() ?? before.displayName;
         const externalId = patch.externalId === undefined ? before.externalId : patch.externalId;
         const description = patch.description === undefined ? before.description : patch.description;
+        const at = isoTime(this.#d.clock);
+        const membersChanged =
+          patch.members !== undefined &&
+          (await this.#setMembers(tx, ctx, before.id, patch.members ?? [], at));
         if (
           displayName === before.displayName &&
           externalId === before.externalId &&
           description === before.description
         ) {
-          return before;
+          if (!membersChanged) return before;
+          await store.touchGroup(tx, ctx.tenantId, id, at);
+          return (await store.findGroup(tx, ctx.tenantId, id)) as Group;
         }
-        const at = isoTime(this.#d.clock);
         const ok = await store.updateGroup(
           tx,
           {
@@ -733,6 +829,54 @@ export class GroupService {
     const g = await store.findGroup(tx, ctx.tenantId, id, this.#d.db.dialect === 'postgres');
     if (!g) throw new RosterError('identity.group_not_found');
     return g;
+  }
+
+  /**
+   * Makes the group's members exactly `wanted` (a SCIM PUT or PATCH of `members`): one audit entry per member
+   * added or removed. Returns whether anything changed; the caller bumps the group's version.
+   * @throws identity.invalid_member when a wanted id is not a user of the tenant
+   */
+  async #setMembers(
+    tx: Tx,
+    ctx: TenantContext,
+    groupId: string,
+    wanted: readonly string[],
+    at: string,
+  ): Promise<boolean> {
+    const target = [...new Set(wanted)];
+    const current = new Set(await store.memberIds(tx, ctx.tenantId, groupId));
+    const added = target.filter((m) => !current.has(m));
+    const keep = new Set(target);
+    const removed = [...current].filter((m) => !keep.has(m));
+    if (added.length === 0 && removed.length === 0) return false;
+    await this.#checkMembers(tx, ctx.tenantId, target);
+    for (const m of added) await store.addMember(tx, ctx.tenantId, groupId, m, at);
+    for (const m of removed) await store.removeMember(tx, ctx.tenantId, groupId, m);
+    await this.#d.audit.record(tx, ctx, ctx.tenantId, [
+      ...added.map((m) => ({
+        action: 'group.member_added',
+        targetType: 'group',
+        targetId: groupId,
+        before: null,
+        after: { member: m },
+      })),
+      ...removed.map((m) => ({
+        action: 'group.member_removed',
+        targetType: 'group',
+        targetId: groupId,
+        before: { member: m },
+        after: null,
+      })),
+    ]);
+    return true;
+  }
+
+  /** Every member id of a group (SCIM answers a group with its members). @throws identity.group_not_found */
+  async memberIds(ctx: TenantContext, groupId: string): Promise<string[]> {
+    const db = this.#d.db.kysely;
+    if (!(await store.findGroup(db, ctx.tenantId, groupId)))
+      throw new RosterError('identity.group_not_found');
+    return store.memberIds(db, ctx.tenantId, groupId);
   }
 
   async #checkMembers(tx: Tx, tenantId: string, members: readonly string[]): Promise<void> {

@@ -1,6 +1,20 @@
+import type { ExpressionBuilder, ExpressionWrapper, SqlBool } from 'kysely';
+import { sql } from 'kysely';
 import type { Queryable } from '../platform/db/index.js';
-import type { GroupsTable, UsersTable } from '../platform/db/schema.js';
-import type { ErasureRecord, Group, Tenant } from './model.js';
+import type { Database, GroupsTable, UsersTable } from '../platform/db/schema.js';
+import {
+  type ErasureRecord,
+  type Group,
+  type GroupCondition,
+  type GroupSort,
+  type IndexedUserCondition,
+  type MembershipCondition,
+  type SearchOp,
+  type Tenant,
+  USER_SEALED_COLUMNS,
+  USER_SEARCH_COLUMNS,
+  type UserSort,
+} from './model.js';
 
 // ---- tenants
 
@@ -37,13 +51,38 @@ export async function listTenants(
 
 // ---- users
 
-export async function insertUser(
-  q: Queryable,
-  row: UsersTable,
-  emailIndexes: readonly string[],
-): Promise<void> {
+/** A user's blind indexes beside the row: one per distinct e-mail address, and the search terms. */
+export interface UserIndexes {
+  readonly emails: readonly string[];
+  readonly terms: readonly string[];
+}
+
+export async function insertUser(q: Queryable, row: UsersTable, indexes: UserIndexes): Promise<void> {
   await q.insertInto('users').values(row).execute();
-  await insertEmailIndexes(q, row.tenant_id, row.id, emailIndexes);
+  await insertIndexes(q, row.tenant_id, row.id, indexes);
+}
+
+async function replaceIndexes(q: Queryable, tenantId: string, userId: string, indexes: UserIndexes) {
+  await q.deleteFrom('user_emails').where('user_id', '=', userId).execute();
+  await q.deleteFrom('user_search_terms').where('user_id', '=', userId).execute();
+  await insertIndexes(q, tenantId, userId, indexes);
+}
+
+/** Rows per INSERT of search terms (SQLite allows 32,766 bound values; PostgreSQL 65,535). */
+const TERM_CHUNK = 2000;
+
+async function insertIndexes(q: Queryable, tenantId: string, userId: string, indexes: UserIndexes) {
+  await insertEmailIndexes(q, tenantId, userId, indexes.emails);
+  for (let i = 0; i < indexes.terms.length; i += TERM_CHUNK) {
+    await q
+      .insertInto('user_search_terms')
+      .values(
+        indexes.terms
+          .slice(i, i + TERM_CHUNK)
+          .map((term) => ({ tenant_id: tenantId, term, user_id: userId })),
+      )
+      .execute();
+  }
 }
 
 async function insertEmailIndexes(
@@ -67,7 +106,7 @@ export async function updateUser(
   q: Queryable,
   row: UsersTable,
   expectedVersion: number,
-  emailIndexes: readonly string[],
+  indexes: UserIndexes,
 ): Promise<boolean> {
   const { id, tenant_id, created_at, ...rest } = row;
   const res = await q
@@ -78,8 +117,7 @@ export async function updateUser(
     .where('version', '=', expectedVersion)
     .executeTakeFirst();
   if (Number(res.numUpdatedRows) !== 1) return false;
-  await q.deleteFrom('user_emails').where('user_id', '=', id).execute();
-  await insertEmailIndexes(q, tenant_id, id, emailIndexes);
+  await replaceIndexes(q, tenant_id, id, indexes);
   return true;
 }
 
@@ -121,7 +159,7 @@ export async function rekeyUser(
   q: Queryable,
   was: UsersTable,
   row: UsersTable,
-  emailIndexes: readonly string[],
+  indexes: UserIndexes,
 ): Promise<boolean> {
   const res = await q
     .updateTable('users')
@@ -137,6 +175,7 @@ export async function rekeyUser(
       addresses_enc: row.addresses_enc,
       data_key_enc: row.data_key_enc,
       key_version: row.key_version,
+      terms_version: row.terms_version,
     })
     .where('tenant_id', '=', was.tenant_id)
     .where('id', '=', was.id)
@@ -144,8 +183,7 @@ export async function rekeyUser(
     .where('key_version', '=', was.key_version)
     .executeTakeFirst();
   if (Number(res.numUpdatedRows) !== 1) return false;
-  await q.deleteFrom('user_emails').where('user_id', '=', was.id).execute();
-  await insertEmailIndexes(q, was.tenant_id, was.id, emailIndexes);
+  await replaceIndexes(q, was.tenant_id, was.id, indexes);
   return true;
 }
 
@@ -215,6 +253,7 @@ export async function clearManager(
 
 export async function deleteUser(q: Queryable, tenantId: string, id: string): Promise<boolean> {
   await q.deleteFrom('user_emails').where('user_id', '=', id).execute();
+  await q.deleteFrom('user_search_terms').where('user_id', '=', id).execute();
   await q.deleteFrom('group_members').where('tenant_id', '=', tenantId).where('user_id', '=', id).execute();
   const res = await q
     .deleteFrom('users')
@@ -280,6 +319,183 @@ export async function listUserRows(
   if (filter.externalId !== undefined) query = query.where('users.external_id', '=', filter.externalId);
   if (page.afterId !== undefined) query = query.where('users.id', '>', page.afterId);
   return query.orderBy('users.id').limit(page.limit).execute();
+}
+
+type UsersEb = ExpressionBuilder<Database, 'users'>;
+type Predicate = ExpressionWrapper<Database, 'users', SqlBool>;
+
+/** `value` with LIKE's wildcards escaped (the pattern uses `\\` as its escape character). */
+function likeEscape(value: string): string {
+  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+const LIKE_PATTERN = { co: (v: string) => `%${v}%`, sw: (v: string) => `${v}%`, ew: (v: string) => `%${v}` };
+const COMPARE = { eq: '=', gt: '>', ge: '>=', lt: '<', le: '<=' } as const;
+
+/** A search condition as a SQL predicate on `users` (one query; sealed values only through blind indexes). */
+function userPredicate(eb: UsersEb, tenantId: string, c: IndexedUserCondition): Predicate {
+  switch (c.kind) {
+    case 'all':
+      return eb.and([]);
+    case 'none':
+      return eb.or([]);
+    case 'and':
+      return eb.and(c.items.map((i) => userPredicate(eb, tenantId, i)));
+    case 'or':
+      return eb.or(c.items.map((i) => userPredicate(eb, tenantId, i)));
+    case 'not':
+      // An absent attribute compares as unknown (NULL): `not` must count it as not matching, so true.
+      return eb.not(eb.fn.coalesce(userPredicate(eb, tenantId, c.item), eb.or([])));
+    case 'present':
+      return eb(`users.${USER_SEARCH_COLUMNS[c.column]}`, 'is not', null);
+    case 'sealedPresent':
+      return eb(`users.${USER_SEALED_COLUMNS[c.field]}`, 'is not', null);
+    case 'blindIndex':
+      if (c.indexes.length === 0) return eb.or([]);
+      return c.field === 'userName'
+        ? eb('users.user_name_bidx', 'in', c.indexes)
+        : eb.exists(
+            eb
+              .selectFrom('user_emails')
+              .select('user_emails.user_id')
+              .whereRef('user_emails.user_id', '=', 'users.id')
+              .where('user_emails.tenant_id', '=', tenantId)
+              .where('user_emails.email_bidx', 'in', c.indexes),
+          );
+    case 'terms':
+      return eb.and(
+        c.groups.map((indexes) =>
+          eb.exists(
+            eb
+              .selectFrom('user_search_terms')
+              .select('user_search_terms.user_id')
+              .whereRef('user_search_terms.user_id', '=', 'users.id')
+              .where('user_search_terms.tenant_id', '=', tenantId)
+              .where('user_search_terms.term', 'in', indexes),
+          ),
+        ),
+      );
+    case 'memberOf':
+      return eb.exists(
+        eb
+          .selectFrom('group_members')
+          .select('group_members.user_id')
+          .whereRef('group_members.user_id', '=', 'users.id')
+          .where('group_members.tenant_id', '=', tenantId)
+          .where((m) => membershipPredicate(m, 'group_members.group_id', c.group)),
+      );
+    case 'column':
+      return comparePredicate(eb, `users.${USER_SEARCH_COLUMNS[c.column]}`, c.op, c.value, c.caseExact);
+  }
+}
+
+/**
+ * `column op value` as SCIM means it, the same on SQLite and PostgreSQL. Caseless comparisons lower-case both
+ * sides. SQLite's LIKE ignores ASCII case and PostgreSQL's does not, so LIKE serves only the caseless
+ * substring tests; case-exact ones use substr and replace, which agree on both.
+ */
+function comparePredicate<DB, TB extends keyof DB>(
+  eb: ExpressionBuilder<DB, TB>,
+  ref: string,
+  op: SearchOp,
+  value: string,
+  caseExact: boolean,
+): ExpressionWrapper<DB, TB, SqlBool> {
+  const column = sql.ref(ref);
+  const left = caseExact ? column : sql`lower(${column})`;
+  const v = caseExact ? value : value.toLowerCase();
+  const n = value.length;
+  switch (op) {
+    case 'co':
+    case 'sw':
+    case 'ew':
+      if (!caseExact) return eb(left, 'like', sql<string>`${LIKE_PATTERN[op](likeEscape(v))} escape '\\'`);
+      if (op === 'sw') return eb(sql`substr(${column}, 1, ${n})`, '=', value);
+      if (op === 'ew') {
+        return eb.and([
+          eb(sql`length(${column})`, '>=', n),
+          eb(sql`substr(${column}, length(${column}) - ${n - 1})`, '=', value),
+        ]);
+      }
+      // Removing every occurrence changes the value exactly when it occurs (instr/strpos differ by dialect).
+      if (n === 0) return eb(column, 'is not', null);
+      return eb(sql`replace(${column}, ${value}, '')`, '<>', column);
+    case 'ne':
+      // A resource without the attribute does not equal the value either.
+      return eb.or([eb(column, 'is', null), eb(left, '<>', v)]);
+    default:
+      return eb(left, COMPARE[op], v);
+  }
+}
+
+/** Whether any user of the tenant was written before search terms existed (and so has none). */
+export async function hasUsersWithoutTerms(q: Queryable, tenantId: string): Promise<boolean> {
+  const r = await q
+    .selectFrom('users')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('terms_version', '<', 1)
+    .limit(1)
+    .executeTakeFirst();
+  return r !== undefined;
+}
+
+/** A condition on one membership row's other id (never NULL, so `not` needs no care for unknowns). */
+function membershipPredicate(
+  eb: ExpressionBuilder<Database, 'group_members'>,
+  ref: 'group_members.group_id' | 'group_members.user_id',
+  c: MembershipCondition,
+): ExpressionWrapper<Database, 'group_members', SqlBool> {
+  switch (c.kind) {
+    case 'any':
+      return eb.and([]);
+    case 'and':
+      return eb.and(c.items.map((i) => membershipPredicate(eb, ref, i)));
+    case 'or':
+      return eb.or(c.items.map((i) => membershipPredicate(eb, ref, i)));
+    case 'not':
+      return eb.not(membershipPredicate(eb, ref, c.item));
+    case 'eq':
+      return eb(ref, '=', c.id);
+    case 'ne':
+      return eb(ref, '<>', c.id);
+  }
+}
+
+/**
+ * An ORDER BY term as SCIM asks (RFC 7644 §3.4.2.3): caseless attributes by their lower-cased value, and
+ * resources without the attribute last when ascending, first when descending, on both stores (SQLite puts
+ * NULL first by default, PostgreSQL last).
+ */
+function sortKey(ref: string, sort: { descending: boolean; caseExact: boolean }) {
+  const column = sql.ref(ref);
+  const key = sort.caseExact ? column : sql`lower(${column})`;
+  return sort.descending ? sql`${key} desc nulls first` : sql`${key} asc nulls last`;
+}
+
+/**
+ * One page of a search: `offset` rows skipped in sort order, at most `limit` returned, and the number of all
+ * matching rows (SCIM `totalResults`).
+ */
+export async function searchUserRows(
+  q: Queryable,
+  tenantId: string,
+  condition: IndexedUserCondition,
+  page: { offset: number; limit: number; sort?: UserSort },
+): Promise<{ total: number; rows: UsersTable[] }> {
+  const base = q
+    .selectFrom('users')
+    .where('users.tenant_id', '=', tenantId)
+    .where((eb) => userPredicate(eb, tenantId, condition));
+  const counted = await base
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .executeTakeFirstOrThrow();
+  const total = Number(counted.n);
+  if (page.limit === 0 || page.offset >= total) return { total, rows: [] };
+  let query = base.selectAll('users');
+  if (page.sort) query = query.orderBy(sortKey(`users.${USER_SEARCH_COLUMNS[page.sort.column]}`, page.sort));
+  const rows = await query.orderBy('users.id').offset(page.offset).limit(page.limit).execute();
+  return { total, rows };
 }
 
 // ---- groups
@@ -364,6 +580,67 @@ export async function listGroups(
   return rows.map(toGroup);
 }
 
+const GROUP_COLUMNS = {
+  id: 'groups.id',
+  displayName: 'groups.display_name',
+  externalId: 'groups.external_id',
+  createdAt: 'groups.created_at',
+  updatedAt: 'groups.updated_at',
+} as const;
+
+function groupPredicate(
+  eb: ExpressionBuilder<Database, 'groups'>,
+  tenantId: string,
+  c: GroupCondition,
+): ExpressionWrapper<Database, 'groups', SqlBool> {
+  switch (c.kind) {
+    case 'all':
+    case 'none':
+      return c.kind === 'all' ? eb.and([]) : eb.or([]);
+    case 'and':
+      return eb.and(c.items.map((i) => groupPredicate(eb, tenantId, i)));
+    case 'or':
+      return eb.or(c.items.map((i) => groupPredicate(eb, tenantId, i)));
+    case 'not':
+      return eb.not(eb.fn.coalesce(groupPredicate(eb, tenantId, c.item), eb.or([])));
+    case 'present':
+      return eb(sql.ref(GROUP_COLUMNS[c.column]), 'is not', null);
+    case 'column':
+      return comparePredicate(eb, GROUP_COLUMNS[c.column], c.op, c.value, c.caseExact);
+    case 'members':
+      return eb.exists(
+        eb
+          .selectFrom('group_members')
+          .select('group_members.user_id')
+          .whereRef('group_members.group_id', '=', 'groups.id')
+          .where('group_members.tenant_id', '=', tenantId)
+          .where((m) => membershipPredicate(m, 'group_members.user_id', c.member)),
+      );
+  }
+}
+
+/** One page of a group search by offset, with the number of all matches. */
+export async function searchGroups(
+  q: Queryable,
+  tenantId: string,
+  condition: GroupCondition,
+  page: { offset: number; limit: number; sort?: GroupSort },
+): Promise<{ total: number; groups: Group[] }> {
+  const where = (eb: ExpressionBuilder<Database, 'groups'>) => groupPredicate(eb, tenantId, condition);
+  const counted = await q
+    .selectFrom('groups')
+    .where('groups.tenant_id', '=', tenantId)
+    .where(where)
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .executeTakeFirstOrThrow();
+  const total = Number(counted.n);
+  if (page.limit === 0 || page.offset >= total) return { total, groups: [] };
+  let query = memberCountSelect(q).where('groups.tenant_id', '=', tenantId).where(where);
+  if (page.sort) query = query.orderBy(sortKey(GROUP_COLUMNS[page.sort.column], page.sort));
+  const rows = await query.orderBy('groups.id').offset(page.offset).limit(page.limit).execute();
+  return { total, groups: rows.map(toGroup) };
+}
+
 export async function deleteGroup(q: Queryable, tenantId: string, id: string): Promise<boolean> {
   await q.deleteFrom('group_members').where('tenant_id', '=', tenantId).where('group_id', '=', id).execute();
   const res = await q
@@ -419,6 +696,18 @@ export async function listMembers(
   if (page.afterId !== undefined) query = query.where('user_id', '>', page.afterId);
   const rows = await query.orderBy('user_id').limit(page.limit).execute();
   return rows.map((r) => ({ userId: r.user_id, addedAt: r.added_at }));
+}
+
+/** Every member of a group, in id order. */
+export async function memberIds(q: Queryable, tenantId: string, groupId: string): Promise<string[]> {
+  const rows = await q
+    .selectFrom('group_members')
+    .select('user_id')
+    .where('tenant_id', '=', tenantId)
+    .where('group_id', '=', groupId)
+    .orderBy('user_id')
+    .execute();
+  return rows.map((r) => r.user_id);
 }
 
 /** Which of `ids` are users of the tenant. */

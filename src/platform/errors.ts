@@ -289,6 +289,46 @@ export const ERROR_CATALOGUE = {
     status: 410,
   },
   'erasure.not_found': { title: 'Erasure request not found', kind: 'not_found', status: 404 },
+  'scim.invalid_filter': {
+    title: 'The SCIM filter is not valid or cannot be answered',
+    kind: 'invalid_argument',
+    status: 400,
+  },
+  'scim.invalid_path': {
+    title: 'The SCIM attribute path is not valid',
+    kind: 'invalid_argument',
+    status: 400,
+  },
+  'scim.invalid_syntax': {
+    title: 'The SCIM request is not valid',
+    kind: 'invalid_argument',
+    status: 400,
+  },
+  'scim.invalid_value': {
+    title: 'A SCIM attribute value is not valid',
+    kind: 'invalid_argument',
+    status: 400,
+  },
+  'scim.mutability': {
+    title: 'The SCIM attribute cannot be changed',
+    kind: 'invalid_argument',
+    status: 400,
+  },
+  'scim.no_target': {
+    title: 'The SCIM PATCH path matched no value',
+    kind: 'invalid_argument',
+    status: 400,
+  },
+  'scim.too_many': {
+    title: 'The SCIM request asks for too many results or operations',
+    kind: 'invalid_argument',
+    status: 400,
+  },
+  'scim.bulk_too_large': {
+    title: 'The SCIM Bulk request has more operations than maxOperations',
+    kind: 'payload_too_large',
+    status: 413,
+  },
   'store.conflict': {
     title: 'The change conflicts with a concurrent change; retry',
     kind: 'conflict',

@@ -497,6 +497,24 @@ const MIGRATIONS: Record<string, Up> = {
       .addPrimaryKeyConstraint('login_throttles_pk', ['scope', 'key'])
       .execute();
   },
+  '0007_search_terms': async (db) => {
+    // Blind indexes of prefixes and trigrams of userName and e-mail addresses, for SCIM's sw, co and ew on
+    // encrypted attributes (docs/scim.md). A user row written before this migration has none until it is
+    // written again or re-keyed: `terms_version` 0 marks it, and a search needing terms refuses to answer
+    // for a tenant that still has such rows rather than miss them.
+    await db.schema
+      .createTable('user_search_terms')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('term', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('user_search_terms_pk', ['tenant_id', 'term', 'user_id'])
+      .execute();
+    await db.schema.createIndex('user_search_terms_user').on('user_search_terms').column('user_id').execute();
+    await db.schema
+      .alterTable('users')
+      .addColumn('terms_version', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+  },
 };
 
 function provider(dialect: Dialect): MigrationProvider {

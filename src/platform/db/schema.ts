@@ -11,6 +11,7 @@ export interface Database {
   api_tokens: ApiTokensTable;
   users: UsersTable;
   user_emails: UserEmailsTable;
+  user_search_terms: UserSearchTermsTable;
   groups: GroupsTable;
   group_members: GroupMembersTable;
   audit_entries: AuditEntriesTable;
@@ -171,6 +172,15 @@ export interface UsersTable {
   updated_at: string;
   data_key_enc: Buffer | null;
   key_version: number;
+  /** 1 when the row's search terms (user_search_terms) are written; 0 for rows older than them. */
+  terms_version: number;
+}
+
+export interface UserSearchTermsTable {
+  tenant_id: string;
+  /** A truncated keyed blind index of one prefix or trigram of userName or an e-mail address. */
+  term: string;
+  user_id: string;
 }
 
 export interface UserEmailsTable {

@@ -98,8 +98,79 @@ export function problemOf(err: RosterError, requestId?: string): Problem {
   };
 }
 
-/** Sends a problem+json answer. */
+/** The SCIM error message schema (RFC 7644 §3.12). */
+export const SCIM_ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+/** The `scimType` of each code that has one (RFC 7644 §3.12, table 9). */
+const SCIM_TYPES: Partial<Record<ErrorCode, string>> = {
+  'scim.invalid_filter': 'invalidFilter',
+  'scim.invalid_path': 'invalidPath',
+  'scim.invalid_syntax': 'invalidSyntax',
+  'scim.invalid_value': 'invalidValue',
+  'scim.mutability': 'mutability',
+  'scim.no_target': 'noTarget',
+  'scim.too_many': 'tooMany',
+  'request.malformed_json': 'invalidSyntax',
+  'request.validation_failed': 'invalidValue',
+  'request.invalid_parameter': 'invalidValue',
+  'identity.user_name_taken': 'uniqueness',
+  'identity.email_taken': 'uniqueness',
+  'identity.external_id_taken': 'uniqueness',
+  'identity.group_name_taken': 'uniqueness',
+  'identity.invalid_manager': 'invalidValue',
+  'identity.invalid_member': 'invalidValue',
+  'identity.inconsistent_status': 'invalidValue',
+};
+
+/** A SCIM error body (RFC 7644 §3.12): `status` is a string; `scimType` for 400s and 409 `uniqueness`. */
+export interface ScimError {
+  schemas: [typeof SCIM_ERROR_SCHEMA];
+  status: string;
+  scimType?: string;
+  detail: string;
+  /** Roster's code and request id, as in problem+json, for support and clients that switch on them. */
+  code: ErrorCode;
+  requestId?: string;
+  /** On `auth.forbidden`: the permission the caller lacks, as in problem+json. */
+  permission?: string;
+}
+
+/**
+ * An error as SCIM answers it. SCIM has no 422: a body that fails validation is 400 `invalidValue`.
+ * Field errors join the detail as pointers (never values).
+ */
+export function scimErrorOf(err: RosterError, requestId?: string): ScimError {
+  const status = err.status === 422 ? 400 : err.status;
+  const scimType = SCIM_TYPES[err.code];
+  const fields = err.errors?.map((e) => `${e.pointer || '/'}: ${e.detail}`).join('; ');
+  const base = err.detail !== undefined && err.status < 500 ? err.detail : err.title;
+  return {
+    schemas: [SCIM_ERROR_SCHEMA],
+    status: String(status),
+    ...(scimType !== undefined ? { scimType } : {}),
+    detail: fields ? `${base} (${fields})` : base,
+    code: err.code,
+    ...(requestId ? { requestId } : {}),
+    ...(err.permission !== undefined ? { permission: err.permission } : {}),
+  };
+}
+
+/** Requests under this prefix get SCIM errors instead of problem+json. */
+export const SCIM_PREFIX = '/scim/v2';
+
+/** Sends a problem+json answer (the SCIM error schema under /scim/v2). */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: RosterError): FastifyReply {
+  if (
+    request.url === SCIM_PREFIX ||
+    request.url.startsWith(`${SCIM_PREFIX}/`) ||
+    request.url.startsWith(`${SCIM_PREFIX}?`)
+  ) {
+    const scim = scimErrorOf(err, request.id);
+    return reply
+      .code(Number(scim.status))
+      .type('application/scim+json; charset=utf-8')
+      .send(JSON.stringify(scim));
+  }
   const body = problemOf(err, request.id);
   return reply.code(err.status).type('application/problem+json; charset=utf-8').send(JSON.stringify(body));
 }
