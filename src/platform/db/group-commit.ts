@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { RosterError } from '../errors.js';
 import { mapDriverError } from './errors.js';
-import type { Db, Tx } from './index.js';
+import { type Db, inTransaction, type Tx } from './index.js';
 
 /** One unit of work: runs inside a shared transaction, under its own savepoint. */
 export type Work<T> = (tx: Tx) => Promise<T>;
@@ -139,29 +139,31 @@ export class GroupCommitter {
     const waitMs = started - Math.min(...batch.map((p) => p.enqueued));
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown; retry: boolean })[] = [];
     try {
-      await this.#db.kysely.transaction().execute(async (tx) => {
-        outcomes.length = 0;
-        if (this.#db.dialect === 'postgres') {
-          const keys = [
-            ...new Set(batch.map((p) => p.lockKey).filter((k): k is string => k !== undefined)),
-          ].sort();
-          for (const key of keys)
-            await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(tx);
-        }
-        for (const [i, p] of batch.entries()) {
-          const name = sql.raw(`gc_${i}`);
-          await sql`savepoint ${name}`.execute(tx);
-          try {
-            const value = await p.work(tx);
-            await sql`release savepoint ${name}`.execute(tx);
-            outcomes.push({ ok: true, value });
-          } catch (error) {
-            await sql`rollback to savepoint ${name}`.execute(tx);
-            await sql`release savepoint ${name}`.execute(tx);
-            outcomes.push({ ok: false, error, retry: isRetryable(error) && p.retries < 3 });
+      await this.#db.kysely.transaction().execute((tx) =>
+        inTransaction(async () => {
+          outcomes.length = 0;
+          if (this.#db.dialect === 'postgres') {
+            const keys = [
+              ...new Set(batch.map((p) => p.lockKey).filter((k): k is string => k !== undefined)),
+            ].sort();
+            for (const key of keys)
+              await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(tx);
           }
-        }
-      });
+          for (const [i, p] of batch.entries()) {
+            const name = sql.raw(`gc_${i}`);
+            await sql`savepoint ${name}`.execute(tx);
+            try {
+              const value = await p.work(tx);
+              await sql`release savepoint ${name}`.execute(tx);
+              outcomes.push({ ok: true, value });
+            } catch (error) {
+              await sql`rollback to savepoint ${name}`.execute(tx);
+              await sql`release savepoint ${name}`.execute(tx);
+              outcomes.push({ ok: false, error, retry: isRetryable(error) && p.retries < 3 });
+            }
+          }
+        }),
+      );
     } catch (err) {
       // The commit itself failed: nothing of the batch is durable. Every work fails (mapped, e.g. 503);
       // callers with idempotency keys may retry safely.

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -17,6 +18,36 @@ export interface Db {
   /** The PostgreSQL schema Roster's tables live in, when one was named (`?schema=`). */
   readonly schema?: string;
   close(): Promise<void>;
+}
+
+/**
+ * Marks the code running inside a transaction (set by `inTransaction`). SQLite has one connection: a query
+ * made through the database instead of the open transaction would wait for that transaction, which waits for
+ * the query, forever. The SQLite driver refuses such a query at once instead, so the mistake is an error
+ * (and a failing test), never a hung server.
+ */
+const openTransaction = new AsyncLocalStorage<true>();
+
+/** Runs `fn` (a transaction's body) marked as inside the transaction. */
+export function inTransaction<T>(fn: () => Promise<T>): Promise<T> {
+  return openTransaction.run(true, fn);
+}
+
+/** SqliteDialect whose driver refuses to hand out the connection to code running inside a transaction. */
+class GuardedSqliteDialect extends SqliteDialect {
+  override createDriver() {
+    const driver = super.createDriver();
+    const acquire = driver.acquireConnection.bind(driver);
+    driver.acquireConnection = async () => {
+      if (openTransaction.getStore()) {
+        throw new Error(
+          'a query went to the database instead of the open transaction (on SQLite that waits forever)',
+        );
+      }
+      return acquire();
+    };
+    return driver;
+  }
 }
 
 // bigint (int8) counts and sequence numbers fit a JS number for any realistic size of this service.
@@ -49,6 +80,12 @@ function openSqlite(path: string): Db {
   // Deleted content is overwritten with zeros, not left in free pages: an erased user's sealed data key
   // must not stay readable in the file (docs/encryption.md, Erasure).
   database.pragma('secure_delete = ON');
+  // SQLite's own lower() folds A-Z only; searches compare caseless attributes as lower(column) = value
+  // lower-cased in JavaScript, and PostgreSQL folds all of Unicode: the same answer on both stores needs
+  // the same folding (an application-defined function overrides the built-in one of the same name).
+  database.function('lower', { deterministic: true }, (value: unknown) =>
+    typeof value === 'string' ? value.toLowerCase() : value,
+  );
   // Kysely prepares every query anew; preparing is a good part of a query's cost in better-sqlite3, and
   // Roster runs the same few dozen statements over and over: keep them prepared.
   const statements = new Map<string, SQLite.Statement>();
@@ -68,7 +105,7 @@ function openSqlite(path: string): Db {
       return stmt;
     },
   };
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
+  const kysely = new Kysely<Database>({ dialect: new GuardedSqliteDialect({ database: cached }) });
   return {
     kysely,
     dialect: 'sqlite',

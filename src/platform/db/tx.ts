@@ -1,6 +1,6 @@
 import { type ErrorCode, RosterError } from '../errors.js';
 import { mapDriverError, violatedUniqueIndex } from './errors.js';
-import type { Db, Tx } from './index.js';
+import { type Db, inTransaction, type Tx } from './index.js';
 
 /**
  * Runs `fn` as one transaction: all of it commits or none of it does. A unique-index violation is turned
@@ -13,7 +13,7 @@ export async function transact<T>(
   uniques: Readonly<Record<string, ErrorCode>> = {},
 ): Promise<T> {
   try {
-    return await db.kysely.transaction().execute(fn);
+    return await db.kysely.transaction().execute((tx) => inTransaction(() => fn(tx)));
   } catch (err) {
     throw mapStoreError(err, uniques);
   }
