@@ -2,28 +2,43 @@
  * Attack: privilege escalation through roles. Read-only tokens cannot define roles; a role manager cannot
  * define, widen or delete a role beyond what it holds, nor mint itself more; a tenant admin cannot put
  * platform permissions in a role; expired grants and revoked tokens confer nothing; a change to a custom
- * role reaches its holders at once on the node that made it and within 2 s on another node.
+ * role reaches its holders at once on the node that made it and within 2 s on another node. SCIM (/scim/v2) is
+ * the `scim:provision` permission's alone: nothing else opens it (users:write, groups:write, a custom role
+ * without it, an expired grant), a role manager cannot hand it out without holding it, and a provisioner
+ * cannot reach past SCIM with it (no REST writes, tokens or roles; SCIM's `roles` and `entitlements`
+ * attributes grant nothing).
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BUILT_IN_ROLES, PERMISSIONS } from '../../src/access/permissions.js';
 import { type App, buildApp } from '../../src/main.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { createLogger } from '../../src/platform/logging.js';
-import { ADMIN_TOKEN, type Client, clientFor, useTestApp } from '../support/app.js';
+import { ADMIN_TOKEN, type Answer, type Client, clientFor, useTestApp } from '../support/app.js';
+import { loadRouteTable, routeName } from '../support/routes.js';
+import { isScim, SCIM_CT, scimBody } from '../support/scim-routes.js';
 import { describeEachStore } from '../support/stores.js';
 import {
   ADMIN_PASSWORD,
   APP_OPTIONS,
   denialCount,
   ENV,
+  expectError,
   expectForbidden,
+  expectForbiddenFor,
   expectProblem,
+  fillUrl,
   fingerprint,
   lazyWorld,
   mint,
+  sendValid,
   u,
   type World,
 } from './support.js';
+
+const ROUTES = await loadRouteTable();
+/** The SCIM routes, from the route table: each is the `scim:provision` permission's. */
+const SCIM_ROUTES = ROUTES.filter((r) => isScim(r.url));
 
 /** How long a node trusts its cached roles and tokens (docs/permissions.md, docs/security.md). */
 const PROPAGATION_MS = 2_000;
@@ -256,6 +271,178 @@ describeEachStore('attack: privilege escalation through roles', (kind) => {
     ]) {
       expectProblem(res, 401, 'auth.unauthenticated');
     }
+  });
+
+  // ------------------------------------------------------------------------------------------------
+  describe('SCIM is scim:provision alone', () => {
+    /** Every SCIM route with the world's ids and a valid request: each refused naming scim:provision. */
+    async function expectScimRefused(w: World, c: Client, label: string): Promise<void> {
+      const before = await fingerprint(t());
+      const denied = await denialCount(t(), w.tenantId);
+      for (const r of SCIM_ROUTES) {
+        const url = fillUrl(r, w);
+        const res = await sendValid(c, r, url, w);
+        expectForbiddenFor(url, res, 'scim:provision', `${label}: ${routeName(r)}`);
+      }
+      expect(await fingerprint(t()), `${label}: nothing written`).toEqual(before);
+      expect(await denialCount(t(), w.tenantId), `${label}: one access.denied each`).toBe(
+        denied + SCIM_ROUTES.length,
+      );
+    }
+
+    it('every SCIM route names scim:provision (generated from the route table)', () => {
+      expect(SCIM_ROUTES.length).toBeGreaterThanOrEqual(17);
+      for (const r of SCIM_ROUTES) {
+        expect(r.auth, routeName(r)).toBe('tenant');
+        expect(r.permission, routeName(r)).toBe('scim:provision');
+      }
+    });
+
+    it('built-in roles without it, and a custom role with every identity permission but it, get 403 on every SCIM route', async () => {
+      const w = await world();
+      for (const role of ['helpdesk', 'viewer', 'auditor']) {
+        expect(BUILT_IN_ROLES[role as keyof typeof BUILT_IN_ROLES].permissions).not.toContain(
+          'scim:provision',
+        );
+        await expectScimRefused(w, (await mint(t(), w.api, [role])).api, role);
+      }
+      const identity = await holderOf(w, [
+        'users:read',
+        'users:write',
+        'users:status',
+        'users:delete',
+        'users:offboard',
+        'onboarding:run',
+        'groups:read',
+        'groups:write',
+        'licenses:assign',
+      ]);
+      await expectScimRefused(w, identity.api, 'every identity permission but scim:provision');
+    });
+
+    it('a provisioner provisions through SCIM and reaches nothing else: no REST writes, tokens or roles', async () => {
+      const w = await world();
+      const provisioner = await mint(t(), w.api, ['provisioner']);
+      // SCIM's own User attributes that sound like power (RFC 7643 §4.1.2) grant nothing in Roster.
+      const created = await provisioner.api.post(
+        '/scim/v2/Users',
+        scimBody.user(`${u('prov')}@example.com`, {
+          roles: [{ value: 'tenant-admin', primary: true }],
+          entitlements: [{ value: 'platform-admin' }],
+        }),
+        SCIM_CT,
+      );
+      expect(created.status, created.raw).toBe(201);
+      expect(created.body.roles).toBeUndefined();
+      expect(created.body.entitlements).toBeUndefined();
+      const group = await provisioner.api.post('/scim/v2/Groups', scimBody.group(u('prov')), SCIM_CT);
+      expect(group.status, group.raw).toBe(201);
+      const tokens = (await fingerprint(t())).tokens;
+      await expectAllRefused(w, [
+        [
+          'POST /api/v1/users',
+          () => provisioner.api.post('/api/v1/users', { userName: `${u('p')}@example.com` }),
+          'users:write',
+        ],
+        [
+          'PATCH /api/v1/users/:id',
+          () => provisioner.api.patch(`/api/v1/users/${created.body.id}`, { title: 'x' }),
+          'users:write',
+        ],
+        [
+          'DELETE /api/v1/users/:id',
+          () => provisioner.api.delete(`/api/v1/users/${created.body.id}`),
+          'users:delete',
+        ],
+        [
+          'POST /api/v1/groups',
+          () => provisioner.api.post('/api/v1/groups', { displayName: u('g') }),
+          'groups:write',
+        ],
+        [
+          'POST /api/v1/tokens',
+          () => provisioner.api.post('/api/v1/tokens', { name: u('t'), roles: ['provisioner'] }),
+          'tokens:manage',
+        ],
+        [
+          'POST /api/v1/roles',
+          () => provisioner.api.post('/api/v1/roles', { name: u('r'), permissions: ['scim:provision'] }),
+          'roles:manage',
+        ],
+        [
+          'POST /api/v1/users/:id/licenses',
+          () => provisioner.api.post(`/api/v1/users/${created.body.id}/licenses`, { product: w.sku }),
+          'licenses:assign',
+        ],
+      ]);
+      expect((await fingerprint(t())).tokens).toBe(tokens);
+    });
+
+    it('a role or token manager without scim:provision cannot hand it out (403 naming it)', async () => {
+      const w = await world();
+      const roles = await holderOf(w, ['roles:manage']);
+      const tokens = await holderOf(w, ['tokens:manage', 'users:read']);
+      // A token of the provisioner role needs every permission of it: the first the manager lacks (in the role's
+      // order) is named.
+      const held = new Set(['tokens:manage', 'users:read']);
+      const firstMissing = (BUILT_IN_ROLES.provisioner.permissions as readonly string[]).find(
+        (p) => !held.has(p),
+      ) as string;
+      expect(Object.keys(PERMISSIONS)).toContain(firstMissing);
+      await expectAllRefused(w, [
+        [
+          'define a role with scim:provision',
+          () => roles.api.post('/api/v1/roles', { name: u('r'), permissions: ['scim:provision'] }),
+          'scim:provision',
+        ],
+        [
+          'add scim:provision to its own role',
+          () =>
+            roles.api.patch(`/api/v1/roles/${roles.role}`, {
+              permissions: ['roles:manage', 'scim:provision'],
+            }),
+          'scim:provision',
+        ],
+        [
+          'mint a provisioner token',
+          () => tokens.api.post('/api/v1/tokens', { name: u('t'), roles: ['provisioner'] }),
+          firstMissing,
+        ],
+      ]);
+    });
+
+    it('taking scim:provision out of a role, or a grant of it running out, closes SCIM at once', async () => {
+      const w = await world();
+      const holder = await holderOf(w, ['scim:provision']);
+      expect((await holder.api.get('/scim/v2/Users')).status).toBe(200);
+      const changed = await w.api.patch(`/api/v1/roles/${holder.role}`, { permissions: ['users:read'] });
+      expect(changed.status, changed.raw).toBe(200);
+      expectForbiddenFor('/scim/v2/Users', await holder.api.get('/scim/v2/Users'), 'scim:provision');
+      // A grant of the provisioner role for 2 s.
+      const expiresAt = new Date(Date.now() + 2_000).toISOString();
+      const timed = await mint(t(), w.api, ['viewer', { role: 'provisioner', expiresAt }]);
+      const ok = await timed.api.post('/scim/v2/Users', scimBody.user(`${u('timed')}@example.com`), SCIM_CT);
+      expect(ok.status, ok.raw).toBe(201);
+      await sleep(Date.parse(expiresAt) - Date.now() + 100);
+      const before = await fingerprint(t());
+      const late: [string, Answer][] = [
+        ['/scim/v2/Users', await timed.api.get('/scim/v2/Users')],
+        [
+          '/scim/v2/Users',
+          await timed.api.post('/scim/v2/Users', scimBody.user(`${u('late')}@example.com`), SCIM_CT),
+        ],
+        [
+          `/scim/v2/Users/${ok.body.id}`,
+          await timed.api.patch(`/scim/v2/Users/${ok.body.id}`, scimBody.patch('active', false), SCIM_CT),
+        ],
+      ];
+      for (const [url, res] of late)
+        expectForbiddenFor(url, res, 'scim:provision', `after the grant: ${url}`);
+      expect(await fingerprint(t())).toEqual(before);
+      // A revoked provisioner token: 401, in the SCIM error schema.
+      expect((await w.api.delete(`/api/v1/tokens/${timed.id}`)).status).toBe(200);
+      expectError('/scim/v2/Users', await timed.api.get('/scim/v2/Users'), 401, 'auth.unauthenticated');
+    });
   });
 
   describe('changes to a custom role reach its holders', () => {

@@ -3,12 +3,15 @@
  * bodies shaped like the route's valid body with wrong types, huge strings, unicode, nulls and extra keys,
  * and raw bytes. Sent as the tenant admin (the platform admin on platform routes, nobody on public ones):
  * never a 5xx, and a refused request (4xx) changes nothing in the store (fingerprint read after each one).
+ * The SCIM routes (/scim/v2) too: their refusals in the SCIM error schema, and a /Bulk request whose operations
+ * all fail (200, each failure in the BulkResponse) changing nothing either.
  * A failure names the seed and the failing body: `fc.assert` replays it with `{ seed, path }`.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from '../support/app.js';
 import { loadRouteTable, routeKey, routeName } from '../support/routes.js';
+import { isScim, SCIM_ERROR } from '../support/scim-routes.js';
 import { describeEachStore } from '../support/stores.js';
 import {
   APP_OPTIONS,
@@ -133,13 +136,35 @@ describeEachStore(`attack: ${RUNS} random bodies per write route (fast-check see
             statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
             expect(res.status, res.raw.slice(0, 300)).toBeLessThan(500);
             sinceFull++;
+            // /Bulk answers 200 with each operation's own status (RFC 7644 §3.7.3): none may be a 5xx either.
+            const bulkOps =
+              routeKey(r) === 'POST /scim/v2/Bulk' && res.status === 200
+                ? (res.body?.Operations as { status: string; response?: { schemas?: unknown } }[])
+                : undefined;
+            for (const o of bulkOps ?? []) {
+              expect(Number(o.status), JSON.stringify(o).slice(0, 300)).toBeLessThan(500);
+              if (Number(o.status) >= 400)
+                expect(o.response?.schemas, JSON.stringify(o)).toEqual([SCIM_ERROR]);
+            }
+            const bulkFailed = bulkOps?.every((o) => Number(o.status) >= 400) === true;
             if (res.status >= 400) {
-              expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
+              if (isScim(r.url)) {
+                expect(String(res.headers['content-type'])).toMatch(/^application\/scim\+json/);
+                expect(res.body?.schemas, res.raw.slice(0, 300)).toEqual([SCIM_ERROR]);
+                expect(res.body?.status).toBe(String(res.status));
+              } else expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
               expect(
                 await lastAuditSeq(t()),
                 `refused with ${res.status} ${res.body?.code}, yet audited`,
               ).toBe(seq);
               if (sinceFull >= BLOCK) await fullCheck(`the last ${res.status} ${res.body?.code}`);
+            } else if (bulkFailed) {
+              // Every operation failed: nothing may have changed, as for a refusal.
+              expect(
+                await lastAuditSeq(t()),
+                'a /Bulk request whose operations all failed, yet audited',
+              ).toBe(seq);
+              if (sinceFull >= BLOCK) await fullCheck('the last /Bulk whose operations all failed');
             } else {
               // Accepted: a key rotation goes on in the background; let it end before anything is compared.
               await t().app.services.rotation.settle();

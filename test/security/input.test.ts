@@ -1,24 +1,29 @@
 /**
  * Attack: hostile input on every write route of the route table (generated: a write route the suite cannot
  * call fails the coverage test). Oversized bodies (413), nesting over 32 levels, invalid UTF-8, prototype
- * pollution keys, an empty body (400), foreign content types (415): each answered as problem+json, never a
- * 5xx, with nothing changed in the store and Object.prototype untouched.
+ * pollution keys, an empty body (400), foreign content types (415): each answered as problem+json (under
+ * /scim/v2: the SCIM error schema, `invalidSyntax` for what is no JSON), never a 5xx, with nothing changed in the
+ * store and Object.prototype untouched. SCIM's /Bulk takes bodies up to the `bulk.maxPayloadSize` it
+ * advertises (RFC 7644 §3.7.4: 413 past it), the other routes up to ROSTER_BODY_LIMIT.
  */
 import { describe, expect, it } from 'vitest';
+import type { RouteEntry } from '../../src/platform/http/server.js';
 import { type TestApp, useTestApp } from '../support/app.js';
 import { loadRouteTable, routeKey, routeName } from '../support/routes.js';
+import { expectScimType, isScim } from '../support/scim-routes.js';
 import { describeEachStore } from '../support/stores.js';
 import {
   APP_OPTIONS,
   callerOf,
   ENV,
+  expectError,
   expectEveryWriteCovered,
-  expectProblem,
   fillUrl,
   fingerprint,
   JSON_CT,
   lazyWorld,
   sendRaw,
+  type World,
   WRITES,
   writeRoutes,
 } from './support.js';
@@ -93,6 +98,17 @@ describeEachStore('attack: hostile input on every write route (generated from th
   const t = useTestApp(kind, { ...ENV, ROSTER_BODY_LIMIT: String(BODY_LIMIT) }, APP_OPTIONS);
   const world = lazyWorld(t, 'input');
 
+  /** The most a route takes: SCIM's /Bulk its advertised maxPayloadSize, any other ROSTER_BODY_LIMIT. */
+  async function bodyLimitOf(r: RouteEntry, w: World): Promise<number> {
+    if (routeKey(r) !== 'POST /scim/v2/Bulk') return BODY_LIMIT;
+    const config = await w.api.get('/scim/v2/ServiceProviderConfig');
+    expect(config.status, config.raw).toBe(200);
+    expect(config.body.bulk.supported).toBe(true);
+    const advertised = config.body.bulk.maxPayloadSize;
+    expect(Number.isInteger(advertised) && advertised > 0, String(advertised)).toBe(true);
+    return advertised;
+  }
+
   it('every write route can be called (the coverage of this suite)', () => {
     expectEveryWriteCovered(WRITE_ROUTES);
   });
@@ -114,15 +130,15 @@ describeEachStore('attack: hostile input on every write route (generated from th
           ...headers,
         });
         expect(status, `${what}: ${res.status} ${res.raw.slice(0, 300)}`).toContain(res.status);
-        expectProblem(res, res.status, undefined, what);
+        expectError(r.url, res, res.status, undefined, what);
         expect(res.raw.includes('polluted'), `${what}: echoed`).toBe(false);
         expect(await fingerprint(t()), `${what}: the store changed`).toEqual(before);
         expectPrototypeClean();
         return res;
       }
 
-      it(`a body over ROSTER_BODY_LIMIT answers 413`, async () => {
-        const big = JSON.stringify({ name: 'x'.repeat(BODY_LIMIT) });
+      it(`a body over ROSTER_BODY_LIMIT (SCIM /Bulk: its maxPayloadSize) answers 413`, async () => {
+        const big = JSON.stringify({ name: 'x'.repeat(await bodyLimitOf(r, await world())) });
         const res = await attack('oversized', big, JSON_CT, [413]);
         expect(res.body.code).toBe('request.body_too_large');
         // Also when the client does not say how long it is (chunked).
@@ -139,12 +155,14 @@ describeEachStore('attack: hostile input on every write route (generated from th
         it(`${what} answers 400 request.malformed_json`, async () => {
           const res = await attack(what, payload, JSON_CT, [400]);
           expect(res.body.code).toBe('request.malformed_json');
+          if (isScim(r.url)) expectScimType(res, 'invalidSyntax', what);
         });
       }
 
       it('constructor and prototype keys that pollute nothing are refused without a 5xx', async () => {
         for (const [what, payload] of ODD_KEYS) {
-          // 422 where the schema knows no such field; a route without a body schema may ignore it (2xx).
+          // 422 where the schema knows no such field (400 under SCIM, which has no 422); a route without a body
+          // schema may ignore it (2xx).
           const w = await world();
           const before = await fingerprint(t());
           const res = await sendRaw(callerOf(t(), r, w), r, fillUrl(r, w), payload, {
@@ -154,7 +172,7 @@ describeEachStore('attack: hostile input on every write route (generated from th
           // A taken key rotation runs on in the background: let it finish, or its entries land in a later test.
           if (res.status === 202) await jobDone(t(), String(res.headers.location));
           if (res.status >= 400) {
-            expectProblem(res, res.status, undefined, what);
+            expectError(r.url, res, res.status, undefined, what);
             expect(await fingerprint(t()), what).toEqual(before);
           }
           expectPrototypeClean();

@@ -10,6 +10,15 @@ import type { RouteEntry } from '../../src/platform/http/server.js';
 import type { Answer, Client, TestApp } from '../support/app.js';
 import { erasureAndKeyJob } from '../support/keys.js';
 import { routeKey, uniqueName } from '../support/routes.js';
+import {
+  expectErrorAt,
+  expectForbiddenAt,
+  SCIM_CT,
+  SCIM_ENTERPRISE,
+  SCIM_ROSTER,
+  SCIM_SHARED_PARAMS,
+  scimBody,
+} from '../support/scim-routes.js';
 
 /** Rate limits off (these suites send many requests per second on purpose); key jobs retire at once. */
 export const ENV = { ROSTER_RATE_LIMIT_TENANT: '0', ROSTER_RATE_LIMIT_GLOBAL: '0' };
@@ -21,6 +30,8 @@ export const JSON_CT = { 'content-type': 'application/json' };
 
 /** Everything of one tenant that paths and bodies refer to. */
 export interface World {
+  /** The tag in every name of this world's things (`user-<tag>@example.com`, `sgroup-<tag>`, ...). */
+  readonly tag: string;
   readonly tenantId: string;
   readonly tenantName: string;
   /** A tenant-admin token of the tenant. */
@@ -46,6 +57,13 @@ export interface World {
   readonly poolId: string;
   /** A pool no seat is taken from. */
   readonly idlePoolId: string;
+  /**
+   * The SCIM routes' user and group (created through SCIM): the user in the group, holding a seat of `sku`.
+   * Apart from `userId` and `groupId`, which the REST write routes delete before the SCIM routes run (the
+   * route table lists SCIM last).
+   */
+  readonly scimUserId: string;
+  readonly scimGroupId: string;
   /** An onboarding done with this key and body. */
   readonly onboarding: { key: string; body: unknown; userId: string };
   /** Values that identify this tenant's data: none may reach another tenant's answers. */
@@ -65,6 +83,11 @@ export const PARAMS: Record<string, (w: World, method: string) => string> = {
   'jobs/:id': (w) => w.keyJobId,
   'roles/:name': (w) => w.roleName,
   'admins/:id': (w) => w.adminId,
+  // SCIM (/scim/v2): resources by id; the discovery routes name what every tenant shares.
+  'Users/:id': (w) => w.scimUserId,
+  'Groups/:id': (w) => w.scimGroupId,
+  'Schemas/:id': () => SCIM_SHARED_PARAMS['Schemas/:id'] as string,
+  'ResourceTypes/:id': () => SCIM_SHARED_PARAMS['ResourceTypes/:id'] as string,
 };
 
 /** A value no tenant has, per parameter. */
@@ -80,7 +103,17 @@ export const NOWHERE: Record<string, string> = {
   'jobs/:id': '01900000-0000-7000-8000-000000000011',
   'roles/:name': 'no-such-role',
   'admins/:id': '01900000-0000-7000-8000-000000000012',
+  'Users/:id': '01900000-0000-7000-8000-000000000013',
+  'Groups/:id': '01900000-0000-7000-8000-000000000014',
+  'Schemas/:id': 'urn:ietf:params:scim:schemas:core:2.0:Nothing',
+  'ResourceTypes/:id': 'Nothing',
 };
+
+/** Whether path parameter `key` names something every tenant shares (SCIM's schemas and resource types). */
+export const isShared = (key: string): boolean => Object.hasOwn(SCIM_SHARED_PARAMS, key);
+
+/** The path parameters of `url` that name a tenant's own things. */
+export const ownedParamsOf = (url: string) => paramsOf(url).filter((p) => !isShared(p.key));
 
 /** The password of every admin account the suite creates. */
 export const ADMIN_PASSWORD = 'correct horse battery staple';
@@ -135,6 +168,24 @@ export const WRITES: Record<string, (w: World) => Call> = {
     body: { currentPassword: ADMIN_PASSWORD, newPassword: `${ADMIN_PASSWORD} 2` },
   }),
   'POST /api/v1/tenants/:id/keys/rotate': () => ({}),
+  // SCIM 2.0 (RFC 7644), in its own media type.
+  'POST /scim/v2/Users/.search': () => ({ body: scimBody.search(), headers: SCIM_CT }),
+  'POST /scim/v2/Users': () => ({ body: scimBody.user(`${u('scim')}@example.com`), headers: SCIM_CT }),
+  'PUT /scim/v2/Users/:id': () => ({
+    body: scimBody.user(`${u('scim-put')}@example.com`, { title: 'Pwned' }),
+    headers: SCIM_CT,
+  }),
+  'PATCH /scim/v2/Users/:id': () => ({ body: scimBody.patch('title', 'Pwned'), headers: SCIM_CT }),
+  'DELETE /scim/v2/Users/:id': () => ({}),
+  'POST /scim/v2/Groups/.search': () => ({ body: scimBody.search(), headers: SCIM_CT }),
+  'POST /scim/v2/Groups': () => ({ body: scimBody.group(u('scim-group')), headers: SCIM_CT }),
+  'PUT /scim/v2/Groups/:id': () => ({ body: scimBody.group(u('scim-put')), headers: SCIM_CT }),
+  'PATCH /scim/v2/Groups/:id': () => ({
+    body: scimBody.patch('displayName', u('pwned')),
+    headers: SCIM_CT,
+  }),
+  'DELETE /scim/v2/Groups/:id': () => ({}),
+  'POST /scim/v2/Bulk': () => ({ body: scimBody.bulkUser(`${u('bulk')}@example.com`), headers: SCIM_CT }),
 };
 
 export const isWrite = (r: RouteEntry): boolean => r.method !== 'GET' && r.method !== 'HEAD';
@@ -226,6 +277,15 @@ export function expectForbidden(res: Answer, permission: string, what = ''): voi
   expect(res.body.permission, `${what}: the permission named`).toBe(permission);
 }
 
+/**
+ * The error of a request to `url` with this status (and code): the SCIM error schema under /scim/v2
+ * (test/support/scim-routes.ts), problem+json elsewhere ({@link expectProblem}).
+ */
+export const expectError = expectErrorAt;
+
+/** A 403 of a request to `url` naming `permission`, in the error format of `url`. */
+export const expectForbiddenFor = expectForbiddenAt;
+
 /** A 422 whose field errors name `pointer`, or a 403 naming a permission (the two ways to refuse). */
 export function expectFieldRefused(res: Answer, pointer: string, what = ''): void {
   expectProblem(res, 422, undefined, what);
@@ -309,6 +369,28 @@ export async function buildWorld(t: TestApp, label: string): Promise<World> {
   const pool = await ok(api.post('/api/v1/pools', { product: sku, name: `pool-${tag}`, capacity: 5 }));
   const idle = await ok(api.post('/api/v1/pools', { product: spareSku, name: `idle-${tag}`, capacity: 5 }));
   await ok(api.post(`/api/v1/users/${user.id}/licenses`, { product: sku }));
+  // The SCIM routes' own user and group, made through SCIM.
+  const scimUser = await ok(
+    api.post(
+      '/scim/v2/Users',
+      scimBody.user(`scim-${tag}@example.com`, {
+        externalId: `sext-${tag}`,
+        displayName: `Scim ${tag}`,
+        emails: [{ value: `smail-${tag}@example.org`, primary: true }],
+        [SCIM_ENTERPRISE]: { department: `sdept-${tag}` },
+        [SCIM_ROSTER]: { location: { site: 'ber-1', country: 'DE' } },
+      }),
+      SCIM_CT,
+    ),
+  );
+  const scimGroup = await ok(
+    api.post(
+      '/scim/v2/Groups',
+      scimBody.group(`sgroup-${tag}`, { externalId: `sgext-${tag}`, members: [{ value: scimUser.id }] }),
+      SCIM_CT,
+    ),
+  );
+  await ok(api.post(`/api/v1/users/${scimUser.id}/licenses`, { product: sku }));
   // The rotation first: a stored onboarding answer keeps the old key version in use (the job would drain).
   const keyThings = await erasureAndKeyJob(t, api, tenantId);
   const onboardingBody = { user: { userName: `joiner-${tag}@example.com` }, products: [sku] };
@@ -317,6 +399,7 @@ export async function buildWorld(t: TestApp, label: string): Promise<World> {
     api.post('/api/v1/onboardings', onboardingBody, { 'idempotency-key': onboardingKey }),
   );
   return {
+    tag,
     tenantId,
     tenantName,
     token: tok.body.token,
@@ -335,6 +418,8 @@ export async function buildWorld(t: TestApp, label: string): Promise<World> {
     spareSku,
     poolId: pool.id,
     idlePoolId: idle.id,
+    scimUserId: scimUser.id,
+    scimGroupId: scimGroup.id,
     onboarding: { key: onboardingKey, body: onboardingBody, userId: joined.user.id },
     secrets: [
       tag,
@@ -349,6 +434,8 @@ export async function buildWorld(t: TestApp, label: string): Promise<World> {
       admin.id,
       pool.id,
       idle.id,
+      scimUser.id,
+      scimGroup.id,
       joined.user.id,
       keyThings.erasureId,
       keyThings.keyJobId,

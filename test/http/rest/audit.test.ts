@@ -439,12 +439,17 @@ describeEachStore('REST audit trail', (kind) => {
       const b = await tenantWithToken();
       expect((await a.api.post('/api/v1/users', { userName: 'in-a' })).status).toBe(201);
       expect((await b.api.post('/api/v1/users', { userName: 'in-b' })).status).toBe(201);
+      // A tenant token naming another tenant in Roster-Tenant is refused (403 naming tenants:act), never
+      // silently answered from its own tenant; the refusal is on its own tenant's record.
+      const aNamingB = await a.api.get('/api/v1/audit/entries', { 'roster-tenant': b.tenantId });
+      expect(aNamingB.status, aNamingB.raw).toBe(403);
+      expect(aNamingB.body.permission).toBe('tenants:act');
       const aView = await allEntries(a.api);
       expect(aView.length).toBeGreaterThan(0);
       for (const e of aView) expect(e.tenantId).toBe(a.tenantId);
-      // Roster-Tenant is ignored for a tenant token: it stays in its own tenant
-      const aNamingB = await allEntries(a.api, { 'roster-tenant': b.tenantId });
-      expect(aNamingB).toEqual(aView);
+      expect(aView.map((e) => e.action)).toContain('access.denied');
+      // Naming its own tenant changes nothing.
+      expect(await allEntries(a.api, { 'roster-tenant': a.tenantId })).toEqual(aView);
       const viaPlatform = await allEntries(t().admin, { 'roster-tenant': a.tenantId });
       expect(viaPlatform).toEqual(aView);
       const platform = await allEntries(t().admin);

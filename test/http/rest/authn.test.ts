@@ -1,7 +1,8 @@
 /**
  * Authentication and authorisation of every route, GENERATED FROM THE ROUTE TABLE: a route added to the app
  * is covered here without editing this file. A write route (or a path parameter) this generator does not
- * know how to call makes the coverage test fail instead of being skipped silently.
+ * know how to call makes the coverage test fail instead of being skipped silently. Under /scim/v2 the refusals
+ * use the SCIM error schema (RFC 7644 §3.12), not problem+json; SCIM's searches (POST /.search) read like GETs.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -27,6 +28,13 @@ import {
 } from '../../support/audit-views.js';
 import { erasureAndKeyJob } from '../../support/keys.js';
 import { loadRouteTable, routeKey, routeName, uniqueName } from '../../support/routes.js';
+import {
+  expectErrorAt,
+  readsOnly,
+  SCIM_CT,
+  SCIM_SHARED_PARAMS,
+  scimBody,
+} from '../../support/scim-routes.js';
 import { describeEachStore } from '../../support/stores.js';
 
 /** Rate limits off: these tests send many requests per second on purpose. */
@@ -87,6 +95,11 @@ const PARAMS: Record<string, (w: World, method: string) => string | undefined> =
   'jobs/:id': (w) => w.keyJobId,
   'roles/:name': (w) => w.roleName,
   'admins/:id': (w) => w.adminId,
+  // SCIM: users and groups by id; the discovery routes name what every tenant shares.
+  'Users/:id': (w) => w.userId,
+  'Groups/:id': (w) => w.groupId,
+  'Schemas/:id': () => SCIM_SHARED_PARAMS['Schemas/:id'],
+  'ResourceTypes/:id': () => SCIM_SHARED_PARAMS['ResourceTypes/:id'],
 };
 
 /**
@@ -168,6 +181,24 @@ const WRITES: Record<string, (w: World) => Call> = {
     body: { user: { userName: `${u('joiner')}@example.com` }, products: [] },
     headers: { 'idempotency-key': u('idem') },
   }),
+  // SCIM 2.0 (RFC 7644), in its own media type; every call a new userName or displayName.
+  'POST /scim/v2/Users/.search': () => ({ body: scimBody.search(), headers: SCIM_CT }),
+  'POST /scim/v2/Users': () => ({ body: scimBody.user(`${u('scim')}@example.com`), headers: SCIM_CT }),
+  'PUT /scim/v2/Users/:id': () => ({
+    body: scimBody.user(`${u('scim-put')}@example.com`, { title: u('title') }),
+    headers: SCIM_CT,
+  }),
+  'PATCH /scim/v2/Users/:id': () => ({ body: scimBody.patch('title', u('title')), headers: SCIM_CT }),
+  'DELETE /scim/v2/Users/:id': () => ({}),
+  'POST /scim/v2/Groups/.search': () => ({ body: scimBody.search(), headers: SCIM_CT }),
+  'POST /scim/v2/Groups': () => ({ body: scimBody.group(u('scim-group')), headers: SCIM_CT }),
+  'PUT /scim/v2/Groups/:id': () => ({ body: scimBody.group(u('scim-put')), headers: SCIM_CT }),
+  'PATCH /scim/v2/Groups/:id': () => ({
+    body: scimBody.patch('displayName', u('scim-patch')),
+    headers: SCIM_CT,
+  }),
+  'DELETE /scim/v2/Groups/:id': () => ({}),
+  'POST /scim/v2/Bulk': () => ({ body: scimBody.bulkUser(`${u('bulk')}@example.com`), headers: SCIM_CT }),
 };
 
 /**
@@ -220,7 +251,9 @@ const bogusChallenge = () => randomBytes(32).toString('base64url');
  * (or, logging out, have nothing to end). A public route missing here fails the route-table test: someone
  * must say what it answers before it is public.
  */
-const PUBLIC: Record<string, 'probe' | readonly PublicCall[]> = {
+const PUBLIC: Record<string, 'probe' | 'console' | readonly PublicCall[]> = {
+  'GET /console': 'console',
+  'GET /console/*': 'console',
   'GET /healthz': 'probe',
   'GET /readyz': 'probe',
   'POST /api/v1/auth/login': [
@@ -332,16 +365,20 @@ async function send(
   const call = WRITES[routeKey(r)]?.(w) ?? {};
   const h: Record<string, string> = { ...(call.headers ?? {}), ...headers };
   if (authorization !== undefined) h.authorization = authorization;
-  if (call.body !== undefined) h['content-type'] = 'application/json';
+  if (call.body !== undefined) h['content-type'] ??= 'application/json';
   return c.raw(r.method, fillUrl(r, w), call.body === undefined ? '' : JSON.stringify(call.body), h);
 }
 
-function expectUnauthenticated(res: Answer, what: string): void {
+/** A 401 with a Bearer challenge: problem+json, or under /scim/v2 (`url`) the SCIM error schema. */
+function expectUnauthenticated(res: Answer, what: string, url = ''): void {
   expect(res.status, `${what}: ${res.raw}`).toBe(401);
   expect(res.headers['www-authenticate'], what).toMatch(/^Bearer\b/);
-  expect(String(res.headers['content-type']), what).toMatch(/^application\/problem\+json/);
-  expect(res.body?.code, what).toBe('auth.unauthenticated');
-  expect(res.body?.type, what).toBe('urn:roster:problem:auth.unauthenticated');
+  expectErrorAt(url, res, 401, 'auth.unauthenticated', what);
+  if (!url.startsWith('/scim/')) {
+    expect(String(res.headers['content-type']), what).toMatch(/^application\/problem\+json/);
+    expect(res.body?.code, what).toBe('auth.unauthenticated');
+    expect(res.body?.type, what).toBe('urn:roster:problem:auth.unauthenticated');
+  }
 }
 
 const is2xx = (res: Answer) => res.status >= 200 && res.status < 300;
@@ -549,6 +586,8 @@ describeEachStore(
       // Public is a decision: the exact set, so that a new public route fails here until it is looked at.
       const publicRoutes = [
         'GET /api/v1/auth/session',
+        'GET /console',
+        'GET /console/*',
         'GET /healthz',
         'GET /readyz',
         'POST /api/v1/auth/login',
@@ -602,15 +641,21 @@ describeEachStore(
           const headers: Record<string, string> =
             r.auth === 'tenant' || r.auth === 'scoped' ? { 'roster-tenant': w.tenantId } : {};
           const before = await everything(w);
-          expectUnauthenticated(await send(anon, r, w, headers), 'no Authorization header');
+          expectUnauthenticated(await send(anon, r, w, headers), 'no Authorization header', r.url);
           for (const h of malformed(goodSecret))
-            expectUnauthenticated(await send(anon, r, w, headers, h), `malformed ${JSON.stringify(h)}`);
-          for (const h of unknown(goodSecret)) expectUnauthenticated(await send(anon, r, w, headers, h), h);
+            expectUnauthenticated(
+              await send(anon, r, w, headers, h),
+              `malformed ${JSON.stringify(h)}`,
+              r.url,
+            );
+          for (const h of unknown(goodSecret))
+            expectUnauthenticated(await send(anon, r, w, headers, h), h, r.url);
           for (const d of dead)
-            expectUnauthenticated(await send(anon, r, w, headers, `Bearer ${d.secret}`), d.label);
+            expectUnauthenticated(await send(anon, r, w, headers, `Bearer ${d.secret}`), d.label, r.url);
           if (r.method === 'GET') {
             const head = await anon.raw('HEAD', fillUrl(r, w), '', headers);
             expect(head.status, 'HEAD without a token').toBe(401);
+            expect(head.headers['www-authenticate'], 'HEAD without a token').toMatch(/^Bearer\b/);
           }
           expect(await everything(w)).toEqual(before);
         });
@@ -629,6 +674,25 @@ describeEachStore(
 
       for (const r of ROUTES.filter((x) => x.auth === 'public')) {
         const expected = PUBLIC[routeKey(r)];
+        if (expected === 'console') {
+          // The admin console's static files: the page (also for its client routes) to anyone, no data in it;
+          // everything it shows comes from the API, which needs the session.
+          it(`${routeName(r)} serves the console page without a token, and ignores a bad one`, async () => {
+            const anon = t().client(undefined);
+            const path = r.url === '/console' ? '/console' : '/console/users';
+            const variants: Record<string, string>[] = [
+              {},
+              { authorization: 'Bearer not-a-valid-token-at-all' },
+            ];
+            for (const headers of variants) {
+              const res = await anon.raw('GET', path, '', headers);
+              expect(res.status, res.raw.slice(0, 200)).toBe(200);
+              expect(String(res.headers['content-type'])).toMatch(/^text\/html/);
+              expect(String(res.headers['content-security-policy'])).toMatch(/default-src 'self'/);
+            }
+          });
+          continue;
+        }
         if (expected === 'probe') {
           it(`${routeName(r)} answers 200 without a token, and ignores a bad one`, async () => {
             const anon = t().client(undefined);
@@ -756,7 +820,7 @@ describeEachStore(
               const res = await send(t().client(secret), r, w, headers);
               expect(res.status, res.raw).toBe(403);
               expect(res.body.code).toBe('auth.tenant_required');
-              expect(res.body.type).toBe('urn:roster:problem:auth.tenant_required');
+              expectErrorAt(r.url, res, 403, 'auth.tenant_required');
               denials.push(
                 denialOf(res, {
                   tenantId: null,
@@ -772,6 +836,7 @@ describeEachStore(
             });
             expect(nowhere.status, nowhere.raw).toBe(404);
             expect(nowhere.body.code).toBe('tenants.not_found');
+            expectErrorAt(r.url, nowhere, 404, 'tenants.not_found');
           }
           // Platform tokens (tenant null): their refusals are in the platform trail, the tenant's is untouched;
           // the 404s for an unknown tenant are no refusal and write nothing.
@@ -781,7 +846,9 @@ describeEachStore(
           const auditBefore = await auditTrail(w.api);
           const res = await send(t().client(platform.token), r, w, { 'roster-tenant': w.tenantId });
           expect(is2xx(res), `${res.status} ${res.raw.slice(0, 300)}`).toBe(true);
-          if (r.method === 'GET') {
+          // A read (a GET, or a SCIM search through POST) answers as for the tenant's own token; a write is
+          // audited in the named tenant.
+          if (readsOnly(r)) {
             const own = await send(w.api, r, w);
             expect(own.status).toBe(res.status);
             expect(comparable(r, res.body)).toEqual(comparable(r, own.body));
@@ -928,6 +995,7 @@ describeEachStore(
             const res = await send(c.client, r, w);
             expect(res.status, `${c.label}: ${res.raw}`).toBe(403);
             expect(res.body.code, c.label).toBe('auth.forbidden');
+            expectErrorAt(r.url, res, 403, 'auth.forbidden', c.label);
             denials.push(
               denialOf(res, {
                 tenantId: w.tenantId,
@@ -954,7 +1022,7 @@ describeEachStore(
               );
             }
             // The first one (tenant-admin) does it; after it a write may find its target gone or taken.
-            if (i === 0 || r.method === 'GET')
+            if (i === 0 || readsOnly(r))
               expect(is2xx(res), `${c.label}: ${res.status} ${res.raw.slice(0, 300)}`).toBe(true);
           }
           // The platform admin: on the platform, or on the tenant it names.

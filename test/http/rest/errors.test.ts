@@ -15,6 +15,15 @@ import {
 } from '../../support/audit-views.js';
 import { erasureAndKeyJob } from '../../support/keys.js';
 import { loadRouteTable, routeKey, uniqueName } from '../../support/routes.js';
+import {
+  expectScimError,
+  expectScimType,
+  isScim,
+  SCIM_CT,
+  SCIM_ENTERPRISE,
+  SCIM_SHARED_PARAMS,
+  scimBody,
+} from '../../support/scim-routes.js';
 import { describeEachStore } from '../../support/stores.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -163,6 +172,22 @@ const PARAMS: Record<string, (f: Fixture, method: string) => string | undefined>
   'jobs/:id': (f) => f.keyJobId,
   'roles/:name': (f) => f.roleName,
   'admins/:id': (f) => f.adminId,
+  // SCIM: users and groups by id (opaque strings, RFC 7643 §3.1); the discovery routes' shared names.
+  'Users/:id': (f) => f.userId,
+  'Groups/:id': (f) => f.groupId,
+  'Schemas/:id': () => SCIM_SHARED_PARAMS['Schemas/:id'],
+  'ResourceTypes/:id': () => SCIM_SHARED_PARAMS['ResourceTypes/:id'],
+};
+
+/**
+ * The "not found" code of each SCIM path parameter: SCIM ids are opaque strings (RFC 7643 §3.1), so an id that
+ * is no UUID is an id nobody has (404), where REST refuses it as a malformed parameter (400).
+ */
+const SCIM_NOT_FOUND: Record<string, string> = {
+  'Users/:id': 'identity.user_not_found',
+  'Groups/:id': 'identity.group_not_found',
+  'Schemas/:id': 'request.not_found',
+  'ResourceTypes/:id': 'request.not_found',
 };
 
 /** A valid body (and headers) for every write route that takes a body. */
@@ -212,7 +237,27 @@ const BODIES: Record<
       ? { cookie: f.login.cookie, 'x-csrf-token': f.login.csrf ?? '' }
       : ({} as Record<string, string>),
   }),
+  // SCIM 2.0 (RFC 7644): resources, PatchOp, SearchRequest and BulkRequest messages.
+  'POST /scim/v2/Users/.search': () => ({ body: scimBody.search({ count: 5, startIndex: 1 }) }),
+  'POST /scim/v2/Users': () => ({ body: scimBody.user(`${u('scim')}@example.com`, { title: 'Engineer' }) }),
+  'PUT /scim/v2/Users/:id': () => ({
+    body: scimBody.user(`${u('scim-put')}@example.com`, { title: 'Lead' }),
+  }),
+  'PATCH /scim/v2/Users/:id': () => ({ body: scimBody.patch('title', u('title')) }),
+  'POST /scim/v2/Groups/.search': () => ({ body: scimBody.search({ count: 5, startIndex: 1 }) }),
+  'POST /scim/v2/Groups': () => ({ body: scimBody.group(u('scim-group')) }),
+  'PUT /scim/v2/Groups/:id': () => ({ body: scimBody.group(u('scim-put')) }),
+  'PATCH /scim/v2/Groups/:id': () => ({ body: scimBody.patch('displayName', u('scim-patch')) }),
+  'POST /scim/v2/Bulk': () => ({ body: scimBody.bulkUser(`${u('bulk')}@example.com`) }),
 };
+
+/** SCIM write routes whose body is a resource (RFC 7643): an unknown URN in it is refused (invalidSyntax). */
+const SCIM_RESOURCE_WRITES = new Set([
+  'POST /scim/v2/Users',
+  'PUT /scim/v2/Users/:id',
+  'POST /scim/v2/Groups',
+  'PUT /scim/v2/Groups/:id',
+]);
 
 /** Write routes that take no body at all. */
 const BODYLESS = new Set([
@@ -851,6 +896,238 @@ describeEachStore('REST errors', (kind) => {
         );
         expect(res.status, `${ct}: ${res.raw}`).toBe(201);
       }
+    });
+  });
+
+  // ------------------------------------------------------------------------------------------- SCIM
+  describe('SCIM errors (RFC 7644 §3.12): the SCIM error schema, never problem+json', () => {
+    const scim = (w: { api: Client }, method: string, path: string, body?: unknown, headers = {}) =>
+      w.api.raw(method, `/scim/v2${path}`, body === undefined ? '' : JSON.stringify(body), {
+        ...(body === undefined ? {} : SCIM_CT),
+        ...headers,
+      });
+
+    it('401 and 403: a Bearer challenge, and the missing permission named', async () => {
+      const w = await world();
+      const before = await w.state();
+      const secret = mark();
+      const anon = await t().client(undefined).post('/scim/v2/Users', scimBody.user(secret), SCIM_CT);
+      expectScimError(anon, 401, 'auth.unauthenticated');
+      expect(anon.headers['www-authenticate']).toMatch(/^Bearer/);
+      expectNoEcho(anon, secret);
+      const viewer = await t().admin.post('/api/v1/tokens', {
+        tenantId: w.tenantId,
+        name: mark('v'),
+        roles: ['viewer'],
+      });
+      expect(viewer.status, viewer.raw).toBe(201);
+      const denied = await t()
+        .client(viewer.body.token)
+        .post('/scim/v2/Users', scimBody.user(secret), SCIM_CT);
+      expectScimError(denied, 403, 'auth.forbidden');
+      expect(denied.body.permission).toBe('scim:provision');
+      expect(denied.body.detail).toContain('scim:provision');
+      expectNoEcho(denied, secret);
+      const noTenant = await t().admin.get('/scim/v2/Users');
+      expectScimError(noTenant, 403, 'auth.tenant_required');
+      const unknownTenant = await t().admin.get('/scim/v2/Users', {
+        'roster-tenant': '01900000-0000-7000-8000-000000000000',
+      });
+      expectScimError(unknownTenant, 404, 'tenants.not_found');
+      const { audit: _a, ...rest } = (await w.state()) as Record<string, unknown>;
+      const { audit: _b, ...restBefore } = before as Record<string, unknown>;
+      expect(rest).toEqual(restBefore);
+    });
+
+    it('404 for unknown ids and routes, 405 with Allow for a method a SCIM path lacks', async () => {
+      const w = await world();
+      const unknown = '01900000-0000-7000-8000-000000000000';
+      expectScimError(await scim(w, 'GET', `/Users/${unknown}`), 404, 'identity.user_not_found');
+      expectScimError(await scim(w, 'GET', `/Groups/${unknown}`), 404, 'identity.group_not_found');
+      expectScimError(await scim(w, 'GET', '/Schemas/urn:nothing'), 404, 'request.not_found');
+      expectScimError(await scim(w, 'GET', '/Nothing'), 404, 'request.not_found');
+      expectScimError(await scim(w, 'GET', ''), 404, 'request.not_found');
+      const put = await scim(w, 'PUT', '/Users', scimBody.user('x'));
+      expectScimError(put, 405, 'request.method_not_allowed');
+      expect(String(put.headers.allow).split(/,\s*/).sort()).toEqual(['GET', 'POST']);
+    });
+
+    it('409 uniqueness for a taken userName, e-mail, externalId or group displayName; nothing changes', async () => {
+      const w = await world();
+      const before = await w.state();
+      for (const [label, path, body, code] of [
+        ['userName', '/Users', scimBody.user('ALICE@example.COM'), 'identity.user_name_taken'],
+        [
+          'e-mail',
+          '/Users',
+          scimBody.user('carol@example.com', { emails: [{ value: 'Alice@Example.com' }] }),
+          'identity.email_taken',
+        ],
+        [
+          'externalId',
+          '/Users',
+          scimBody.user('carol@example.com', { externalId: 'ext-alice' }),
+          'identity.external_id_taken',
+        ],
+        ['group displayName', '/Groups', scimBody.group('ENGINEERING'), 'identity.group_name_taken'],
+      ] as const) {
+        const res = await scim(w, 'POST', path, body);
+        expectScimError(res, 409, code, label);
+        expectScimType(res, 'uniqueness', label);
+        expectNoEcho(res, 'alice@', 'Alice@', 'ALICE@', 'ext-alice', 'ENGINEERING');
+      }
+      const patch = await scim(
+        w,
+        'PATCH',
+        `/Users/${w.bob.id}`,
+        scimBody.patch('userName', 'alice@EXAMPLE.com'),
+      );
+      expectScimError(patch, 409, 'identity.user_name_taken');
+      expectScimType(patch, 'uniqueness');
+      expect(await w.state()).toEqual(before);
+    });
+
+    it('412 for a stale If-Match on PUT, PATCH and DELETE; nothing changes', async () => {
+      const w = await world();
+      const before = await w.state();
+      const current = await scim(w, 'GET', `/Users/${w.alice.id}`);
+      expect(current.status, current.raw).toBe(200);
+      const etag = String(current.headers.etag);
+      expect(etag).toMatch(/^W\/".+"$/);
+      expect(current.body.meta.version).toBe(etag);
+      for (const tag of ['W/"999"', '"0"', 'garbage', `${etag.slice(0, -1)}x"`]) {
+        for (const [method, body] of [
+          ['PUT', { ...current.body, title: 'x' }],
+          ['PATCH', scimBody.patch('title', 'x')],
+          ['DELETE', undefined],
+        ] as const) {
+          const res = await scim(w, method, `/Users/${w.alice.id}`, body, { 'if-match': tag });
+          expectScimError(res, 412, 'request.precondition_failed', `${method} If-Match ${tag}`);
+        }
+      }
+      expect(await w.state()).toEqual(before);
+      const ok = await scim(w, 'PATCH', `/Users/${w.alice.id}`, scimBody.patch('title', 'x'), {
+        'if-match': etag,
+      });
+      expect(ok.status, ok.raw).toBe(200);
+      expect(ok.headers.etag).not.toBe(etag);
+      expect(ok.body.meta.version).toBe(ok.headers.etag);
+      // The old tag is stale now.
+      const stale = await scim(w, 'DELETE', `/Users/${w.alice.id}`, undefined, { 'if-match': etag });
+      expectScimError(stale, 412, 'request.precondition_failed');
+    });
+
+    it('400 where REST answers 422: invalid values, unknown managers and members (invalidValue)', async () => {
+      const w = await world();
+      const before = await w.state();
+      const secret = mark();
+      const nobody = '01900000-0000-7000-8000-000000000000';
+      for (const [label, method, path, body, code] of [
+        ['userName a number', 'POST', '/Users', { ...scimBody.user('x'), userName: 5 }, 'scim.invalid_value'],
+        [
+          'no userName',
+          'POST',
+          '/Users',
+          { schemas: scimBody.user('x').schemas, title: secret },
+          'scim.invalid_value',
+        ],
+        [
+          'emails not an array',
+          'POST',
+          '/Users',
+          scimBody.user('x@example.com', { emails: { value: secret } }),
+          'scim.invalid_value',
+        ],
+        [
+          'an unknown manager',
+          'POST',
+          '/Users',
+          scimBody.user('x@example.com', { [SCIM_ENTERPRISE]: { manager: { value: nobody } } }),
+          'identity.invalid_manager',
+        ],
+        [
+          'an unknown member',
+          'POST',
+          '/Groups',
+          scimBody.group(secret, { members: [{ value: nobody }] }),
+          'identity.invalid_member',
+        ],
+        [
+          'a PATCH value of the wrong type',
+          'PATCH',
+          `/Users/${w.alice.id}`,
+          scimBody.patch('active', { x: secret }),
+          undefined,
+        ],
+      ] as const) {
+        const res = await scim(w, method, path, body);
+        expectScimError(res, 400, code, label);
+        expectScimType(res, 'invalidValue', label);
+        expectNoEcho(res, secret);
+      }
+      expect(await w.state()).toEqual(before);
+    });
+
+    it('400 invalidFilter, invalidPath, invalidSyntax and tooMany name what is wrong, never the value', async () => {
+      const w = await world();
+      const before = await w.state();
+      const secret = mark();
+      const cases: [string, Promise<Answer>, string][] = [
+        [
+          'a filter that does not parse',
+          scim(w, 'GET', `/Users?filter=${encodeURIComponent(`userName zz "${secret}"`)}`),
+          'invalidFilter',
+        ],
+        [
+          'a filter on an attribute Users do not have',
+          scim(w, 'GET', `/Users?filter=${encodeURIComponent(`zzNoSuchAttribute eq "${secret}"`)}`),
+          'invalidFilter',
+        ],
+        [
+          'a search filter that does not parse',
+          scim(w, 'POST', '/Users/.search', scimBody.search({ filter: `(userName eq "${secret}"` })),
+          'invalidFilter',
+        ],
+        [
+          'a PATCH path naming nothing',
+          scim(w, 'PATCH', `/Users/${w.alice.id}`, scimBody.patch('zzNoSuchAttribute', secret)),
+          'invalidPath',
+        ],
+        [
+          'a PatchOp without its schema',
+          scim(w, 'PATCH', `/Users/${w.alice.id}`, {
+            Operations: [{ op: 'replace', path: 'title', value: secret }],
+          }),
+          'invalidSyntax',
+        ],
+        ['a search without its schema', scim(w, 'POST', '/Users/.search', { count: 1 }), 'invalidSyntax'],
+        ['a BulkRequest without operations', scim(w, 'POST', '/Bulk', scimBody.bulk([])), 'invalidSyntax'],
+      ];
+      for (const [label, call, scimType] of cases) {
+        const res = await call;
+        expectScimError(res, 400, undefined, label);
+        expectScimType(res, scimType, label);
+        expectNoEcho(res, secret);
+      }
+      // More operations than the advertised bulk.maxOperations: 413 (RFC 7644 §3.7.4), nothing run.
+      const config = await scim(w, 'GET', '/ServiceProviderConfig');
+      const max = config.body.bulk.maxOperations as number;
+      const tooMany = await scim(
+        w,
+        'POST',
+        '/Bulk',
+        scimBody.bulk(
+          Array.from({ length: max + 1 }, (_, i) => ({
+            method: 'POST',
+            bulkId: `b${i}`,
+            path: '/Users',
+            data: scimBody.user(`${secret}-${i}@example.com`),
+          })),
+        ),
+      );
+      expectScimError(tooMany, 413, undefined, 'a BulkRequest over maxOperations');
+      expectNoEcho(tooMany, secret);
+      expect(await w.state()).toEqual(before);
     });
   });
 
@@ -1562,6 +1839,51 @@ describeEachStore('REST errors on every write route (generated from the route ta
     return out;
   }
 
+  /**
+   * The body errors of a SCIM write route (RFC 7644 §3.12): what is no JSON 400 `invalidSyntax`, a foreign
+   * media type 415, a body that is no object 400 `invalidSyntax`, each field of the valid body with a value of
+   * another type 400 (`invalidSyntax` or `invalidValue`, SCIM has no 422) naming the field, and in a resource
+   * an unknown schema URN 400 `invalidSyntax`; all in the SCIM error schema, none echoing a value. Attributes
+   * SCIM does not define are ignored (RFC 7643 §3.3: the service provider keeps what its schemas define).
+   */
+  async function scimBodyErrors(
+    key: string,
+    send: (payload: string, ct: string) => Promise<Answer>,
+    valid: Record<string, unknown>,
+  ): Promise<void> {
+    for (const payload of ['{"a":', '', `{"__proto__":{"x":1},${JSON.stringify(valid).slice(1)}`, '[1,2']) {
+      const res = await send(payload, 'application/scim+json');
+      expectScimError(res, 400, 'request.malformed_json', `${key} ${payload}`);
+      expectScimType(res, 'invalidSyntax', payload);
+    }
+    for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+      const res = await send(JSON.stringify(valid), ct);
+      expectScimError(res, 415, 'request.unsupported_media_type', ct);
+    }
+    const notObject = await send(JSON.stringify([valid]), 'application/scim+json');
+    expectScimError(notObject, 400, 'scim.invalid_syntax', 'an array');
+    expectScimType(notObject, 'invalidSyntax');
+    for (const [field, value] of Object.entries(valid)) {
+      // A value of another type: `true`, or an object where `true` is the right type.
+      const wrong = typeof value === 'boolean' ? { zz: value } : true;
+      const res = await send(JSON.stringify({ ...valid, [field]: wrong }), 'application/scim+json');
+      expect(res.status, `${key} ${field}: ${JSON.stringify(wrong)} -> ${res.raw}`).toBe(400);
+      expectScimError(res, 400, undefined, `${key} ${field}`);
+      expect(['invalidSyntax', 'invalidValue'], `${field}: ${res.raw}`).toContain(res.body.scimType);
+      expect(res.body.detail, `${field} named in ${res.raw}`).toContain(field);
+    }
+    if (SCIM_RESOURCE_WRITES.has(key)) {
+      const secret = mark('urn');
+      const res = await send(
+        JSON.stringify({ ...valid, 'urn:example:params:scim:schemas:unknown:1.0': { value: secret } }),
+        'application/scim+json',
+      );
+      expectScimError(res, 400, 'scim.invalid_syntax', `${key} with an unknown URN`);
+      expectScimType(res, 'invalidSyntax');
+      expectNoEcho(res, secret);
+    }
+  }
+
   it('the generator knows every write route: its body, or that it takes none', () => {
     const writes = ROUTES.filter((r) => WRITE_METHODS.has(r.method)).map(routeKey);
     expect(writes.length).toBeGreaterThan(5);
@@ -1591,6 +1913,19 @@ describeEachStore('REST errors on every write route (generated from the route ta
         c.raw(r.method, url, payload, { ...(make(f).headers ?? {}), 'content-type': ct });
       const valid = make(f).body;
       const before = await views(f);
+
+      if (isScim(r.url)) {
+        await scimBodyErrors(key, send, valid);
+        expect(await views(f)).toEqual(before);
+        for (const ct of ['application/scim+json', 'application/json']) {
+          // The valid body is accepted, in either media type: the failures above were the defects' doing.
+          const ok = await send(JSON.stringify(make(f).body), ct);
+          expect(ok.status, `${ct}: ${ok.raw}`).toBeGreaterThanOrEqual(200);
+          expect(ok.status, `${ct}: ${ok.raw}`).toBeLessThan(300);
+          expect(String(ok.headers['content-type'])).toMatch(/^application\/scim\+json/);
+        }
+        return;
+      }
 
       for (const payload of ['{"a":', '', `{"__proto__":{"x":1},${JSON.stringify(valid).slice(1)}`, '[1,2']) {
         const res = await send(payload, 'application/json');
@@ -1637,6 +1972,22 @@ describeEachStore('REST errors on every write route (generated from the route ta
           ...(body ? { 'content-type': 'application/json', ...(body.headers ?? {}) } : {}),
         });
       const before = await views(f);
+      if (isScim(r.url)) {
+        // SCIM ids are opaque strings: a malformed one is an id nobody has (404), in the SCIM error schema.
+        const code = SCIM_NOT_FOUND[paramsOf(r.url)[0]?.key ?? ''];
+        expect(code, `${routeKey(r)}: its not-found code`).toBeDefined();
+        for (const bad of ['not-a-valid-id!', "1' OR '1'='1", '../Users', '%00']) {
+          const res = await send(bad);
+          expectScimError(res, 404, code, `${routeKey(r)} ${bad}`);
+          expectNoEcho(res, bad);
+        }
+        const long = `ZQX${'x'.repeat(300)}QZX`;
+        const res = await send(long);
+        expectScimError(res, 414, 'request.uri_too_long', `${routeKey(r)} long`);
+        expectNoEcho(res, long.slice(0, 40));
+        expect(await views(f)).toEqual(before);
+        return;
+      }
       for (const bad of ['not-a-valid-id!', "1' OR '1'='1"]) {
         const res = await send(bad);
         expectProblem(res, 400, 'request.invalid_parameter');
@@ -1684,11 +2035,19 @@ describeEachStore('413 on every write route (generated, ROSTER_BODY_LIMIT=2kb)',
       const secret = mark();
       const json = JSON.stringify({ ...(made?.body ?? {}), pad: secret });
       const before = { tenant: await tenantState(api), platform: await platformState(t().admin) };
-      const res = await c.raw(r.method, fillUrl(r, f), json + ' '.repeat(4096), {
+      // SCIM's /Bulk takes up to the bulk.maxPayloadSize it advertises (RFC 7644 §3.7.4), not ROSTER_BODY_LIMIT.
+      let pad = 4096;
+      if (routeKey(r) === 'POST /scim/v2/Bulk') {
+        const config = await api.get('/scim/v2/ServiceProviderConfig');
+        expect(config.status, config.raw).toBe(200);
+        pad = config.body.bulk.maxPayloadSize + 1;
+      }
+      const res = await c.raw(r.method, fillUrl(r, f), json + ' '.repeat(pad), {
         ...(made?.headers ?? {}),
         'content-type': 'application/json',
       });
-      expectProblem(res, 413, 'request.body_too_large');
+      if (isScim(r.url)) expectScimError(res, 413, 'request.body_too_large', routeKey(r));
+      else expectProblem(res, 413, 'request.body_too_large');
       expectNoEcho(res, secret);
       expect({ tenant: await tenantState(api), platform: await platformState(t().admin) }).toEqual(before);
     });

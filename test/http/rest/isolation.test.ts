@@ -2,6 +2,8 @@
  * Tenant isolation, GENERATED FROM THE ROUTE TABLE: every route with path parameters is called by tenant A
  * with tenant B's ids (each mix of A's and B's where there are several), and every list is read by A and
  * searched with B's values. A route with a parameter this generator cannot fill fails the coverage test.
+ * The SCIM routes (/scim/v2) alike: their errors in the SCIM error schema, their lists filtered with B's values
+ * (and B named in their bodies and /Bulk operations); their discovery routes name what every tenant shares.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -19,6 +21,16 @@ import {
 } from '../../support/audit-views.js';
 import { erasureAndKeyJob } from '../../support/keys.js';
 import { loadRouteTable, routeKey, routeName, uniqueName } from '../../support/routes.js';
+import {
+  expectErrorAt,
+  expectScimError,
+  expectScimType,
+  SCIM_CT,
+  SCIM_ENTERPRISE,
+  SCIM_LIST,
+  SCIM_SHARED_PARAMS,
+  scimBody,
+} from '../../support/scim-routes.js';
 import { describeEachStore } from '../../support/stores.js';
 
 /** Rate limits off: these tests send many requests per second on purpose. */
@@ -86,7 +98,15 @@ const PARAMS: Record<string, (w: World, method: string) => string | undefined> =
   'jobs/:id': (w) => w.keyJobId,
   'roles/:name': (w) => w.roleName,
   'admins/:id': (w) => w.adminId,
+  // SCIM: users and groups by id; the discovery routes name what every tenant shares (not B's, not A's).
+  'Users/:id': (w) => w.userId,
+  'Groups/:id': (w) => w.groupId,
+  'Schemas/:id': () => SCIM_SHARED_PARAMS['Schemas/:id'],
+  'ResourceTypes/:id': () => SCIM_SHARED_PARAMS['ResourceTypes/:id'],
 };
+
+/** Whether path parameter `key` names what every tenant shares (SCIM's schemas and resource types). */
+const isShared = (key: string) => Object.hasOwn(SCIM_SHARED_PARAMS, key);
 
 /** A value no tenant has, per parameter: B's ids must answer exactly like these. */
 const NOWHERE: Record<string, () => string> = {
@@ -101,12 +121,18 @@ const NOWHERE: Record<string, () => string> = {
   'jobs/:id': () => '01900000-0000-7000-8000-000000000011',
   'roles/:name': () => 'no-such-role-xyz',
   'admins/:id': () => '01900000-0000-7000-8000-000000000012',
+  'Users/:id': () => '01900000-0000-7000-8000-000000000013',
+  'Groups/:id': () => '01900000-0000-7000-8000-000000000014',
+  'Schemas/:id': () => 'urn:ietf:params:scim:schemas:core:2.0:Nothing',
+  'ResourceTypes/:id': () => 'Nothing',
 };
 
 /** The code of the 404 of a route whose only parameter names a thing nobody (of the caller's tenant) has. */
 const NOT_FOUND_CODES: Record<string, string> = {
   'roles/:name': 'roles.not_found',
   'admins/:id': 'admins.not_found',
+  'Users/:id': 'identity.user_not_found',
+  'Groups/:id': 'identity.group_not_found',
 };
 
 /**
@@ -119,6 +145,9 @@ const QUERIES: Record<string, (w: World) => string> = {
   'GET /api/v1/audit/holders': (w) =>
     `${w.sku ? `product=${encodeURIComponent(w.sku)}` : `group=${w.groupId}`}&at=${encodeURIComponent(w.at)}`,
   'GET /api/v1/reports/compliance': () => `period=${new Date().toISOString().slice(0, 7)}`,
+  // SCIM lists take `count` (RFC 7644 §3.4.2.4), not `limit`.
+  'GET /scim/v2/Users': () => 'count=1000',
+  'GET /scim/v2/Groups': () => 'count=1000',
 };
 
 interface Call {
@@ -166,6 +195,21 @@ const WRITES: Record<string, (w: World) => Call> = {
     body: { user: { userName: `${u('joiner')}@example.com` }, products: [] },
     headers: { 'idempotency-key': u('idem') },
   }),
+  // SCIM 2.0 (RFC 7644).
+  'POST /scim/v2/Users/.search': () => ({ body: scimBody.search(), headers: SCIM_CT }),
+  'POST /scim/v2/Users': () => ({ body: scimBody.user(`${u('scim')}@example.com`), headers: SCIM_CT }),
+  'PUT /scim/v2/Users/:id': () => ({
+    body: scimBody.user(`${u('scim-put')}@example.com`, { title: 'Pwned' }),
+    headers: SCIM_CT,
+  }),
+  'PATCH /scim/v2/Users/:id': () => ({ body: scimBody.patch('title', 'Pwned'), headers: SCIM_CT }),
+  'DELETE /scim/v2/Users/:id': () => ({}),
+  'POST /scim/v2/Groups/.search': () => ({ body: scimBody.search(), headers: SCIM_CT }),
+  'POST /scim/v2/Groups': () => ({ body: scimBody.group(u('scim-group')), headers: SCIM_CT }),
+  'PUT /scim/v2/Groups/:id': () => ({ body: scimBody.group(u('scim-put')), headers: SCIM_CT }),
+  'PATCH /scim/v2/Groups/:id': () => ({ body: scimBody.patch('displayName', u('pwned')), headers: SCIM_CT }),
+  'DELETE /scim/v2/Groups/:id': () => ({}),
+  'POST /scim/v2/Bulk': () => ({ body: scimBody.bulkUser(`${u('bulk')}@example.com`), headers: SCIM_CT }),
 };
 
 function paramsOf(url: string): { name: string; key: string }[] {
@@ -207,7 +251,7 @@ async function send(
 ): Promise<Answer> {
   const call = WRITES[routeKey(r)]?.(caller) ?? {};
   const h: Record<string, string> = { ...(call.headers ?? {}), ...headers };
-  if (call.body !== undefined) h['content-type'] = 'application/json';
+  if (call.body !== undefined) h['content-type'] ??= 'application/json';
   return c.raw(r.method, fillUrl(r, owners), call.body === undefined ? '' : JSON.stringify(call.body), h);
 }
 
@@ -241,8 +285,18 @@ async function listAll(c: Client, path: string, headers?: Record<string, string>
 
 // ---------------------------------------------------------------------------------------------------------
 
-/** GET routes without path parameters that answer one object, not a paged list. */
-const SINGLE_ANSWERS = ['/openapi.json', '/audit/checkpoints/latest', '/audit/public-key'];
+/**
+ * GET routes without path parameters that answer one object, not a paged list (SCIM's discovery lists are fixed
+ * and take no paging either).
+ */
+const SINGLE_ANSWERS = [
+  '/openapi.json',
+  '/audit/checkpoints/latest',
+  '/audit/public-key',
+  '/scim/v2/ServiceProviderConfig',
+  '/scim/v2/Schemas',
+  '/scim/v2/ResourceTypes',
+];
 
 describeEachStore('tenant isolation of every route (generated from the route table)', (kind) => {
   const t = useTestApp(kind, ENV, { keyCache: { versionCheckMs: 20 } });
@@ -445,7 +499,9 @@ describeEachStore('tenant isolation of every route (generated from the route tab
 
   // ----------------------------------------------------------------------------------------------
   describe("A's credentials on B's ids", () => {
-    for (const r of ROUTES.filter((x) => paramsOf(x.url).length > 0)) {
+    // Routes whose parameters all name what every tenant shares (SCIM's schemas and resource types) have no
+    // ids of B: the next describe covers them.
+    for (const r of ROUTES.filter((x) => paramsOf(x.url).some((p) => !isShared(p.key)))) {
       const expected = r.auth === 'platform' ? 403 : 404;
       it(`${routeName(r)}: every mix of B's ids answers ${expected}, like unknown ids, and changes nothing`, async () => {
         if (unknownPart(r)) throw new Error(`${routeName(r)}: ${unknownPart(r)}`);
@@ -514,7 +570,7 @@ describeEachStore('tenant isolation of every route (generated from the route tab
             const what = `${caller.label} on ${fillUrl(r, owners)} (${owners.map((o) => (o === a ? 'A' : 'B')).join(',')})`;
             const res = await send(caller.client, r, owners, a, caller.headers);
             expect(res.status, `${what}: ${res.raw.slice(0, 300)}`).toBe(caller.expected);
-            expect(String(res.headers['content-type']), what).toMatch(/^application\/problem\+json/);
+            expectErrorAt(r.url, res, caller.expected, undefined, what);
             expectNoLeak(res, b, what);
             refused(res, r.method, caller);
             // Where the route's only parameter names a thing of B, the answer is that thing's own "not found".
@@ -543,7 +599,10 @@ describeEachStore('tenant isolation of every route (generated from the route tab
                 ...(WRITES[routeKey(r)]?.(a).headers ?? {}),
                 ...(WRITES[routeKey(r)]?.(a).body === undefined
                   ? {}
-                  : { 'content-type': 'application/json' }),
+                  : {
+                      'content-type':
+                        WRITES[routeKey(r)]?.(a).headers?.['content-type'] ?? 'application/json',
+                    }),
                 ...caller.headers,
               },
             );
@@ -573,6 +632,42 @@ describeEachStore('tenant isolation of every route (generated from the route tab
           { audit: denials },
           "A's data after failed requests",
         );
+      });
+    }
+  });
+
+  describe('routes naming only what every tenant shares (SCIM discovery)', () => {
+    for (const r of ROUTES.filter(
+      (x) => paramsOf(x.url).length > 0 && paramsOf(x.url).every((p) => isShared(p.key)),
+    )) {
+      it(`${routeName(r)}: A and B get the same answer, with nothing of either tenant; an unknown name is 404`, async () => {
+        const { a, b } = await worlds();
+        const beforeA = await view(a);
+        const beforeB = await view(b);
+        const mine = await send(a.api, r, [a], a);
+        expect(mine.status, mine.raw.slice(0, 300)).toBe(200);
+        expect(String(mine.headers['content-type'])).toMatch(/^application\/scim\+json/);
+        const theirs = await send(b.api, r, [b], b);
+        expect(theirs.body).toEqual(mine.body);
+        const viaAdmin = await send(t().admin, r, [a], a, { 'roster-tenant': a.tenantId });
+        expect(viaAdmin.body).toEqual(mine.body);
+        expectNoLeak(mine, a, `${routeName(r)} for A`);
+        expectNoLeak(mine, b, `${routeName(r)} for A`);
+        const nowhere = await send(a.api, r, ['nowhere'], a);
+        expectErrorAt(r.url, nowhere, 404, 'request.not_found', `${routeName(r)} unknown`);
+        // A's token naming B is refused naming tenants:act, audited in A's trail.
+        const named = await send(a.api, r, [b], a, { 'roster-tenant': b.tenantId });
+        expectErrorAt(r.url, named, 403, 'auth.forbidden', "A's token naming B");
+        const denial = denialOf(named, {
+          tenantId: a.tenantId,
+          actor: a.actor,
+          method: r.method,
+          route: r.url,
+          code: 'auth.forbidden',
+          permission: 'tenants:act',
+        });
+        expect(await view(b), "B's data changed").toEqual(beforeB);
+        expectChangedOnlyByDenials(beforeA, await view(a), { audit: [denial] }, "A's data");
       });
     }
   });
@@ -607,12 +702,22 @@ describeEachStore('tenant isolation of every route (generated from the route tab
             // Checkpoints name their tree in the origin.
             if ('origin' in item) expect(item.origin, label).toMatch(new RegExp(`/audit/${a.tenantId}$`));
           }
+          // SCIM's lists (RFC 7644 §3.4.2): exactly A's users or groups, as A's REST API lists them.
+          const restList = { '/scim/v2/Users': '/api/v1/users', '/scim/v2/Groups': '/api/v1/groups' }[r.url];
+          if (restList) {
+            expect(res.body.schemas, label).toEqual([SCIM_LIST]);
+            const own = (await listAll(a.api, restList)).map((x: { id: string }) => x.id).sort();
+            expect(res.body.totalResults, label).toBe(own.length);
+            expect(res.body.Resources.map((x: { id: string }) => x.id).sort(), label).toEqual(own);
+          }
         }
         // A's token naming B in the header is refused, naming tenants:act: neither B's rows nor A's instead.
         const named = await a.api.get(`${r.url}${query ? `?${query}` : ''}`, { 'roster-tenant': b.tenantId });
         expect(named.status, `A's token naming B: ${named.raw.slice(0, 300)}`).toBe(403);
         expect(named.body.code).toBe('auth.forbidden');
         expect(named.body.items, "A's token naming B").toBeUndefined();
+        expect(named.body.Resources, "A's token naming B").toBeUndefined();
+        expectErrorAt(r.url, named, 403, 'auth.forbidden', "A's token naming B");
         expectNoLeak(named, b, "A's token naming B");
         denials.push(
           denialOf(named, {
@@ -725,6 +830,76 @@ describeEachStore('tenant isolation of every route (generated from the route tab
       expect(own.body.items.map((x: { id: string }) => x.id)).toEqual([b.poolId]);
     });
 
+    /** SCIM filters naming B's first user or group by each attribute a filter can ask (RFC 7644 §3.4.2.2). */
+    const scimFilters = (w: World): [string, string][] => {
+      const q = JSON.stringify;
+      return [
+        ['/Users', `id eq ${q(w.userId)}`],
+        ['/Users', `userName eq ${q(w.values.userName)}`],
+        ['/Users', `userName eq ${q(w.values.userName.toUpperCase())}`],
+        ['/Users', `emails.value eq ${q(w.values.email)}`],
+        ['/Users', `emails[value eq ${q(w.values.email)}]`],
+        ['/Users', `externalId eq ${q(w.values.externalId)}`],
+        ['/Users', `${SCIM_ENTERPRISE}:department eq ${q(w.values.department)}`],
+        ['/Users', `groups.value eq ${q(w.groupId)}`],
+        ['/Users', `userName eq ${q(w.values.userName)} or externalId eq ${q(w.values.externalId)}`],
+        ['/Users', `not (userName eq "nobody@example.com") and id eq ${q(w.userId)}`],
+        ['/Groups', `id eq ${q(w.groupId)}`],
+        ['/Groups', `displayName eq ${q(w.values.groupName)}`],
+        ['/Groups', `externalId eq ${q(w.values.groupExternalId)}`],
+        ['/Groups', `members.value eq ${q(w.userId)}`],
+      ];
+    };
+
+    it("SCIM filters and searches with B's values find nothing for A (and B's row for B)", async () => {
+      const { a, b } = await worlds();
+      for (const [resource, filter] of scimFilters(b)) {
+        const what = `${resource} filter=${filter}`;
+        const answers: [string, Answer][] = [
+          ["A's GET", await a.api.get(`/scim/v2${resource}?filter=${encodeURIComponent(filter)}`)],
+          [
+            "A's .search",
+            await a.api.post(`/scim/v2${resource}/.search`, scimBody.search({ filter }), SCIM_CT),
+          ],
+          [
+            'platform token acting as A',
+            await t().admin.get(`/scim/v2${resource}?filter=${encodeURIComponent(filter)}`, {
+              'roster-tenant': a.tenantId,
+            }),
+          ],
+        ];
+        for (const [label, res] of answers) {
+          expect(res.status, `${label} ${what}: ${res.raw.slice(0, 300)}`).toBe(200);
+          expect(res.body.totalResults, `${label} ${what}`).toBe(0);
+          expect(res.body.Resources ?? [], `${label} ${what}`).toEqual([]);
+          expectNoLeak(res, b, `${label} ${what}`);
+        }
+        // The filter itself works: B finds its own row with it.
+        const own = await b.api.get(`/scim/v2${resource}?filter=${encodeURIComponent(filter)}`);
+        expect(own.status, own.raw.slice(0, 300)).toBe(200);
+        expect(
+          own.body.Resources.map((x: { id: string }) => x.id),
+          `B: ${what}`,
+        ).toEqual([resource === '/Users' ? b.userId : b.groupId]);
+      }
+    });
+
+    it('SCIM: a userName and e-mail both tenants use find only the caller’s own user', async () => {
+      const { a, b } = await worlds();
+      for (const filter of [
+        `userName eq "${a.values.sharedUserName}"`,
+        `emails.value eq "${a.values.sharedUserName}"`,
+      ]) {
+        for (const w of [a, b]) {
+          const res = await w.api.get(`/scim/v2/Users?filter=${encodeURIComponent(filter)}`);
+          expect(
+            res.body.Resources.map((x: { id: string }) => x.id),
+            filter,
+          ).toEqual([w.otherUserId]);
+        }
+      }
+    });
+
     it("a cursor taken from B's list shows A nothing of B", async () => {
       const { a, b } = await worlds();
       for (const path of ['/api/v1/users', '/api/v1/groups', '/api/v1/audit/entries']) {
@@ -790,6 +965,82 @@ describeEachStore('tenant isolation of every route (generated from the route tab
         expect(res.body.code, label).toBe(code);
         expectNoLeak(res, b, label);
       }
+      expect(await view(b)).toEqual(beforeB);
+      expect(await view(a)).toEqual(beforeA);
+    });
+
+    it('SCIM: A cannot name B’s user as manager or group member (400 like an unknown user), nor reach B through /Bulk; nothing changes', async () => {
+      const { a, b } = await worlds();
+      const beforeA = await view(a);
+      const beforeB = await view(b);
+      const nobody = '01900000-0000-7000-8000-000000000013';
+      const cases: [string, (id: string) => Promise<Answer>, string][] = [
+        [
+          'POST /scim/v2/Users with manager',
+          (id) =>
+            a.api.post(
+              '/scim/v2/Users',
+              scimBody.user(`${u('x')}@example.com`, { [SCIM_ENTERPRISE]: { manager: { value: id } } }),
+              SCIM_CT,
+            ),
+          'identity.invalid_manager',
+        ],
+        [
+          'PATCH /scim/v2/Users/:id with manager',
+          (id) =>
+            a.api.patch(
+              `/scim/v2/Users/${a.otherUserId}`,
+              scimBody.patch(`${SCIM_ENTERPRISE}:manager`, { value: id }),
+              SCIM_CT,
+            ),
+          'identity.invalid_manager',
+        ],
+        [
+          'POST /scim/v2/Groups with member',
+          (id) =>
+            a.api.post('/scim/v2/Groups', scimBody.group(u('g'), { members: [{ value: id }] }), SCIM_CT),
+          'identity.invalid_member',
+        ],
+        [
+          'PATCH /scim/v2/Groups/:id adding member',
+          (id) =>
+            a.api.patch(
+              `/scim/v2/Groups/${a.groupId}`,
+              scimBody.patch('members', [{ value: id }], 'add'),
+              SCIM_CT,
+            ),
+          'identity.invalid_member',
+        ],
+      ];
+      for (const [label, call, code] of cases) {
+        const res = await call(b.userId);
+        expectScimError(res, 400, code, label);
+        expectScimType(res, 'invalidValue', label);
+        expectNoLeak(res, b, label);
+        const ghost = await call(nobody);
+        expect({ ...ghost.body, requestId: 0 }, `${label}: as for a user nobody has`).toEqual({
+          ...res.body,
+          requestId: 0,
+        });
+      }
+      // /Bulk: each operation on B's user or group fails as on an unknown one (404), and nothing of B changes.
+      const bulk = await a.api.post(
+        '/scim/v2/Bulk',
+        scimBody.bulk([
+          { method: 'PATCH', path: `/Users/${b.userId}`, data: scimBody.patch('title', 'Pwned') },
+          { method: 'PUT', path: `/Groups/${b.groupId}`, data: scimBody.group(u('g')) },
+          { method: 'DELETE', path: `/Users/${b.otherUserId}` },
+        ]),
+        SCIM_CT,
+      );
+      expect(bulk.status, bulk.raw).toBe(200);
+      expect(bulk.body.Operations.map((o: { status: string }) => o.status)).toEqual(['404', '404', '404']);
+      expect(bulk.body.Operations.map((o: { response: { code: string } }) => o.response.code)).toEqual([
+        'identity.user_not_found',
+        'identity.group_not_found',
+        'identity.user_not_found',
+      ]);
+      expectNoLeak(bulk, b, '/Bulk on B');
       expect(await view(b)).toEqual(beforeB);
       expect(await view(a)).toEqual(beforeA);
     });

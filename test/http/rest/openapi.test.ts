@@ -6,6 +6,15 @@ import { describeEachStore } from '../../support/stores.js';
 type Json = any;
 
 const DOC_PATH = '/api/v1/openapi.json';
+/**
+ * The SCIM 2.0 routes are hidden from this document (`schema.hide`): SCIM is specified by RFC 7643 and RFC 7644
+ * and described by the service itself at /scim/v2/ServiceProviderConfig, /Schemas and /ResourceTypes, not by
+ * OpenAPI. Exactly they are absent from it.
+ */
+const SCIM_PREFIX = '/scim/v2';
+const isScimRoute = (url: string) => url === SCIM_PREFIX || url.startsWith(`${SCIM_PREFIX}/`);
+/** The admin console's static files (an HTML page and its assets), not an API. */
+const isConsoleRoute = (url: string) => url === '/console' || url.startsWith('/console/');
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
 /** `/api/v1/users/:id` -> `/api/v1/users/{id}` */
@@ -82,13 +91,13 @@ describeEachStore('OpenAPI document', (kind) => {
       expect(doc.security).toEqual([{ bearer: [] }, { session: [] }]);
     });
 
-    it('lists every route of the route table except itself, and nothing else', () => {
+    it('lists every route of the route table except itself and the SCIM routes, and nothing else', () => {
       const table = t().app.http.routeTable;
       expect(table.length).toBeGreaterThan(10);
+      const key = (r: { method: string; url: string }) =>
+        `${r.method.toUpperCase()} ${openApiPath(r.url.replace(/\/$/, '') || '/')}`;
       const expected = new Set(
-        table
-          .filter((r) => r.url !== DOC_PATH)
-          .map((r) => `${r.method.toUpperCase()} ${openApiPath(r.url.replace(/\/$/, '') || '/')}`),
+        table.filter((r) => r.url !== DOC_PATH && !isScimRoute(r.url) && !isConsoleRoute(r.url)).map(key),
       );
       const documented = new Set(operations(doc).map((o) => `${o.method.toUpperCase()} ${o.path}`));
       const missing = [...expected].filter((e) => !documented.has(e));
@@ -96,6 +105,30 @@ describeEachStore('OpenAPI document', (kind) => {
       expect(missing, 'routes missing from the document').toEqual([]);
       expect(extra, 'documented operations that are not routes').toEqual([]);
       expect(Object.keys(doc.paths)).not.toContain(DOC_PATH);
+      // The SCIM routes are there (the exclusion is not vacuous), and not one of them is documented.
+      const scim = table.filter((r) => isScimRoute(r.url)).map(key);
+      expect(scim.length, 'SCIM routes in the route table').toBeGreaterThanOrEqual(17);
+      for (const op of [
+        'GET /scim/v2/ServiceProviderConfig',
+        'GET /scim/v2/Schemas/{id}',
+        'POST /scim/v2/Users',
+        'PATCH /scim/v2/Groups/{id}',
+        'POST /scim/v2/Bulk',
+      ])
+        expect(scim, op).toContain(op);
+      expect(
+        scim.filter((s) => documented.has(s)),
+        'SCIM routes documented',
+      ).toEqual([]);
+      expect(
+        Object.keys(doc.paths).filter((p) => isScimRoute(p)),
+        'paths under /scim/v2',
+      ).toEqual([]);
+      // Every route the document leaves out is a SCIM route, a console file route, or the document itself.
+      const consoleRoutes = table.filter((r) => isConsoleRoute(r.url)).map(key);
+      expect(consoleRoutes.sort()).toEqual(['GET /console', 'GET /console/*']);
+      const absent = table.map(key).filter((k) => !documented.has(k));
+      expect(absent.sort()).toEqual([...scim, ...consoleRoutes, `GET ${DOC_PATH}`].sort());
       // the core resources of the contract are there
       for (const op of [
         'POST /api/v1/users',
@@ -160,7 +193,7 @@ describeEachStore('OpenAPI document', (kind) => {
       for (const route of t().app.http.routeTable) {
         if (route.url === DOC_PATH) continue;
         const op = doc.paths[openApiPath(route.url)]?.[route.method.toLowerCase()];
-        if (!op) continue; // reported by the route-table test
+        if (!op) continue; // reported by the route-table test (SCIM routes are absent on purpose)
         const security = op.security ?? doc.security;
         const open =
           Array.isArray(security) &&

@@ -14,14 +14,14 @@ import { describeEachStore } from '../../support/stores.js';
  * role cache filled by the permission check before the handler has expired again inside the transaction (as
  * on a loaded machine where a transaction waits seconds for SQLite's write lock).
  */
-const clock = {
+const clock: Clock & { at: number; step: number } = {
   at: Date.parse('2026-12-04T08:00:00Z'),
   step: 0,
-  now: () => {
+  now: (): Date => {
     clock.at += clock.step;
     return new Date(clock.at);
   },
-} satisfies Clock & { at: number; step: number };
+};
 const pastRoleCache = () => {
   clock.at += 60_000;
   clock.step = 3_000;
