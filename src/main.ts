@@ -12,6 +12,7 @@ import { AuditProofs } from './audit/proofs.js';
 import { auditRoutes } from './audit/routes.js';
 import { AuditLog } from './audit/service.js';
 import { loadLogKeys } from './audit/signing-key.js';
+import { CONSOLE_DIST, consoleRoutes } from './console/routes.js';
 import type { KeyProvider } from './crypto/local-kek.js';
 import { openKeyProvider } from './crypto/providers.js';
 import { KeyRotation } from './crypto/rotation.js';
@@ -38,6 +39,8 @@ import { createHttpServer } from './platform/http/server.js';
 import { systemRoutes } from './platform/http/system-routes.js';
 import { createLogger } from './platform/logging.js';
 import { Metrics } from './platform/metrics.js';
+import { scimRoutes } from './scim/routes.js';
+import { ScimService } from './scim/service.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -53,6 +56,7 @@ export interface Services {
   readonly admins: AdminService;
   readonly licenses: LicenseService;
   readonly lifecycle: LifecycleService;
+  readonly scim: ScimService;
   readonly committer: GroupCommitter;
   readonly metrics: Metrics;
 }
@@ -127,6 +131,7 @@ export async function buildServices(
     keys,
     ...(options.logger ? { logger: options.logger } : {}),
   });
+  const scim = new ScimService({ users, groups, licenses, committer });
   users.onErase((tx, ctx, userId) => lifecycle.eraseAnswersOf(tx, ctx, userId));
   rotation.registerHolder(users.keyHolder());
   rotation.registerHolder(lifecycle.keyHolder());
@@ -144,6 +149,7 @@ export async function buildServices(
       admins,
       licenses,
       lifecycle,
+      scim,
       committer,
       metrics,
     },
@@ -271,6 +277,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     licenseRoutes(http, services);
     lifecycleRoutes(http, services);
     keyRoutes(http, services.rotation);
+    scimRoutes(http, services);
+    consoleRoutes(http, { root: CONSOLE_DIST });
     await http.ready();
     // The loop runs in a worker thread with its own connection, unless the store cannot be shared that way
     // (SQLite in memory) or a test drives time with its own clock.

@@ -1,0 +1,162 @@
+/** The shapes of Roster's API answers that the console reads (see the route schemas under src/). */
+
+export interface RoleGrant {
+  readonly role: string;
+  readonly expiresAt: string | null;
+}
+
+export interface AdminAccount {
+  readonly id: string;
+  readonly tenantId: string | null;
+  readonly username: string;
+  readonly roles: readonly string[];
+  readonly roleGrants?: readonly RoleGrant[];
+  readonly disabled?: boolean;
+  readonly totpEnrolled?: boolean;
+  readonly recoveryCodesLeft?: number;
+}
+
+export interface SessionView {
+  readonly csrfToken: string;
+  readonly createdAt?: string;
+  readonly lastSeenAt?: string;
+  readonly expiresAt: string;
+  readonly idleExpiresAt?: string;
+  readonly admin: AdminAccount;
+}
+
+export interface PasswordStep {
+  readonly mfa: 'required' | 'enrolment_required';
+  readonly challenge: string;
+  readonly otpauthUri?: string;
+  readonly secret?: string;
+}
+
+export interface Tenant {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt?: string;
+}
+
+export interface MultiValue {
+  readonly value: string;
+  readonly type?: string;
+  readonly primary?: boolean;
+  readonly display?: string;
+}
+
+export type UserStatus = 'staged' | 'active' | 'suspended' | 'deprovisioned';
+export const USER_STATUSES: readonly UserStatus[] = ['staged', 'active', 'suspended', 'deprovisioned'];
+export const USER_KINDS = ['employee', 'contractor', 'external', 'service'] as const;
+
+export interface User {
+  readonly id: string;
+  readonly userName: string;
+  readonly externalId: string | null;
+  readonly name: { givenName?: string; familyName?: string; formatted?: string } | null;
+  readonly displayName: string | null;
+  readonly emails: readonly MultiValue[];
+  readonly phoneNumbers: readonly MultiValue[];
+  readonly title: string | null;
+  readonly department: string | null;
+  readonly location: { site: string | null; country: string | null } | null;
+  readonly kind: string;
+  readonly manager: string | null;
+  readonly active: boolean;
+  readonly status: UserStatus;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly version: number;
+}
+
+export interface Group {
+  readonly id: string;
+  readonly displayName: string;
+  readonly externalId: string | null;
+  readonly description: string | null;
+  readonly memberCount?: number;
+  readonly version: number;
+  readonly createdAt: string;
+}
+
+export interface Member {
+  readonly userId: string;
+  readonly addedAt: string;
+}
+
+export interface Product {
+  readonly id: string;
+  readonly sku: string;
+  readonly name: string;
+  readonly createdAt: string;
+}
+
+export interface Pool {
+  readonly id: string;
+  readonly name: string;
+  readonly product: string;
+  readonly capacity: number;
+  readonly used: number;
+  readonly waitlisted: number;
+  readonly location: { site: string | null; country: string | null } | null;
+  readonly priority: number;
+  readonly version: number;
+}
+
+export interface Assignment {
+  readonly product: string;
+  readonly state: 'active' | 'waitlisted';
+  readonly source: string;
+  readonly pool?: { id: string; name: string };
+  readonly waitlistPosition?: number;
+}
+
+export interface AuditEntry {
+  readonly seq: number;
+  readonly leafIndex: number | null;
+  readonly time: string;
+  readonly tenantId: string | null;
+  readonly actor: string;
+  readonly action: string;
+  readonly target: { type: string; id: string | null };
+  readonly before: Record<string, unknown> | null;
+  readonly after: Record<string, unknown> | null;
+  readonly requestId: string | null;
+}
+
+export interface Checkpoint {
+  readonly origin: string;
+  readonly treeSize: number;
+  readonly rootHash: string;
+  readonly time: string;
+  readonly note: string;
+}
+
+export interface InclusionProof {
+  readonly leafIndex: number;
+  readonly treeSize: number;
+  readonly leafHash: string;
+  readonly rootHash: string;
+  readonly hashes: readonly string[];
+}
+
+export interface ApiToken {
+  readonly id: string;
+  readonly tenantId: string | null;
+  readonly name: string;
+  readonly roles: readonly string[];
+  readonly roleGrants?: readonly RoleGrant[];
+  readonly createdAt: string;
+  readonly createdBy: string | null;
+  readonly expiresAt: string | null;
+  readonly revokedAt: string | null;
+  readonly lastUsedAt: string | null;
+}
+
+export interface Role {
+  readonly name: string;
+  readonly description?: string;
+  readonly permissions: readonly string[];
+  readonly builtIn: boolean;
+  readonly version?: number;
+}
