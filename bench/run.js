@@ -11,7 +11,7 @@
 //   BENCH_IDLE_WAIT=120    seconds to wait for a quiet machine before each point (0: do not wait)
 //   BENCH_OUT=.tmp/bench   where results.json, results.md and the profiles go
 //   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test        BENCH_SKIP_BUILD=1 (do not build)
-//   BENCH_PARTS=http,raw,roster,variants,audit,login,scim   a subset to run (the ratios need http and raw)
+//   BENCH_PARTS=http,raw,roster,variants,audit,login,scim,console   a subset to run (the ratios need http and raw)
 //   BENCH_VARIANTS=single,audit-off,encryption-off   which variants the `variants` part runs (all by default)
 //   audit: the audit log's proof benchmark, bench/audit.js (run last, on this run's snapshot of dist/, for
 //          BENCH_STORES, writing BENCH_OUT/audit.json and audit.md; its tables are appended to results.md).
@@ -23,6 +23,8 @@
 //   scim: SCIM creates/s at c=64 and filter latency on a tenant of 100,000 users, bench/scim.js (BENCH_STORES;
 //          its own settings BENCH_SCIM_USERS=100000 BENCH_SCIM_DURATION=10 BENCH_SCIM_QUERIES=1000; writes
 //          BENCH_OUT/scim.json; appended to results.md).
+//   console: time to interactive of the console's dashboard and users page on tenants of 10,000 users in
+//          headless Chromium, bench/console.js (its settings BENCH_CONSOLE_*; writes BENCH_OUT/console.json).
 //   BENCH_PRIORITY=-10     nice value for the bench's own processes (not PostgreSQL) on a shared machine
 //   BENCH_APP=<folder>     benchmark the bin/ and dist/ in that folder instead of a snapshot of this build
 // `node bench/run.js --report <results.json>` rewrites the markdown of a saved run without measuring.
@@ -74,7 +76,7 @@ const cfg = {
   priority: env.BENCH_PRIORITY ?? null,
   out: join(ROOT, env.BENCH_OUT ?? '.tmp/bench'),
   parts: new Set(
-    (env.BENCH_PARTS ?? 'http,raw,roster,variants,audit,login,scim').split(',').map((s) => s.trim()),
+    (env.BENCH_PARTS ?? 'http,raw,roster,variants,audit,login,scim,console').split(',').map((s) => s.trim()),
   ),
   variants: new Set(
     (env.BENCH_VARIANTS ?? 'single,audit-off,encryption-off').split(',').map((s) => s.trim()),
@@ -103,6 +105,9 @@ function snapshotApp() {
   rmSync(app, { recursive: true, force: true });
   cpSync(join(ROOT, 'dist'), join(app, 'dist'), { recursive: true });
   cpSync(join(ROOT, 'bin'), join(app, 'bin'), { recursive: true });
+  // The built console (served from <app>/console/dist), for the console's time-to-interactive part.
+  const consoleDist = join(ROOT, 'console/dist');
+  if (existsSync(consoleDist)) cpSync(consoleDist, join(app, 'console/dist'), { recursive: true });
   return app;
 }
 
@@ -512,6 +517,7 @@ function report({
   audit,
   login,
   scim,
+  console: consoleTti,
 }) {
   const L = [];
   L.push(
@@ -616,6 +622,8 @@ function report({
   if (audit?.markdown) L.push(`## Audit log proofs (bench/audit.js)\n\n${audit.markdown}`);
   if (login?.markdown) L.push(`## Login timing (bench/login.js)\n\n${login.markdown}`);
   if (scim?.markdown) L.push(`## SCIM (bench/scim.js)\n\n${scim.markdown}`);
+  if (consoleTti?.markdown)
+    L.push(`## Console time to interactive (bench/console.js)\n\n${consoleTti.markdown}`);
   return L.join('\n');
 }
 
@@ -657,20 +665,21 @@ async function loginPart() {
   return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
 }
 
-// ---- SCIM (part `scim`: bench/scim.js as a child process, progress on stderr)
+// ---- SCIM and console (parts `scim` and `console`: bench/scim.js and bench/console.js as child processes,
+// each writing BENCH_OUT/<part>.json and progress on stderr)
 
-async function scimPart() {
-  log('SCIM creates and filters (bench/scim.js)');
+async function scriptPart(part, title) {
+  log(`${title} (bench/${part}.js)`);
   await waitQuiet();
-  const file = join(cfg.out, 'scim.json');
+  const file = join(cfg.out, `${part}.json`);
   rmSync(file, { force: true });
-  const child = spawnSync(process.execPath, ['bench/scim.js', '--app', cfg.app], {
+  const child = spawnSync(process.execPath, [`bench/${part}.js`, '--app', cfg.app], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 2],
     env: { ...env, BENCH_OUT: relative(ROOT, cfg.out), BENCH_STORES: cfg.stores.join(',') },
   });
   if (child.status !== 0) {
-    log(`  bench/scim.js exited with ${child.status ?? child.signal}: npm run bench will exit 1`);
+    log(`  bench/${part}.js exited with ${child.status ?? child.signal}: npm run bench will exit 1`);
     process.exitCode = 1;
   }
   return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
@@ -845,7 +854,8 @@ async function main() {
 
   const audit = has('audit') ? await auditPart() : undefined;
   const login = has('login') ? await loginPart() : undefined;
-  const scim = has('scim') ? await scimPart() : undefined;
+  const scim = has('scim') ? await scriptPart('scim', 'SCIM creates and filters') : undefined;
+  const consoleTti = has('console') ? await scriptPart('console', 'console time to interactive') : undefined;
 
   const seconds = (performance.now() - t0) / 1000;
   const results = {
@@ -861,6 +871,7 @@ async function main() {
     audit,
     login,
     scim,
+    console: consoleTti,
   };
   const md = report(results);
   writeFileSync(join(cfg.out, 'results.md'), `${md}\n`);
