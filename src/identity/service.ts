@@ -879,6 +879,16 @@ export class GroupService {
     return store.memberIds(db, ctx.tenantId, groupId);
   }
 
+  /** The members of several groups of the tenant, by group id, in one query. */
+  async memberIdsOf(ctx: TenantContext, groupIds: readonly string[]): Promise<Map<string, string[]>> {
+    return store.memberIdsOfGroups(this.#d.db.kysely, ctx.tenantId, groupIds);
+  }
+
+  /** The groups of several users of the tenant, by user id, in one query. */
+  async groupsOfUsers(ctx: TenantContext, userIds: readonly string[]): Promise<Map<string, Group[]>> {
+    return store.groupsOfUsers(this.#d.db.kysely, ctx.tenantId, userIds);
+  }
+
   async #checkMembers(tx: Tx, tenantId: string, members: readonly string[]): Promise<void> {
     const found = await store.existingUserIds(tx, tenantId, members);
     const errors = members

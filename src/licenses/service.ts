@@ -434,6 +434,11 @@ export class LicenseService {
     return store.listAssignmentsOfUser(this.#d.db.kysely, ctx.tenantId, userId);
   }
 
+  /** The assignments of several users of the tenant, by user id (users of other tenants have none). */
+  async listForUsers(ctx: TenantContext, userIds: readonly string[]): Promise<Map<string, Assignment[]>> {
+    return store.listAssignmentsOfUsers(this.#d.db.kysely, ctx.tenantId, userIds);
+  }
+
   /**
    * Follows a user's changes (registered as a user hook): a user who stops being active, or is deleted,
    * loses every seat at once; a user who moves keeps their waitlist places, now judged by the new location.

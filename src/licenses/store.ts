@@ -1,4 +1,5 @@
 import { type ExpressionBuilder, sql } from 'kysely';
+import { rowsByKey } from '../platform/db/batch.js';
 import type { Queryable } from '../platform/db/index.js';
 import type { Database, PoolsTable } from '../platform/db/schema.js';
 import type { Assignment, AssignmentSource, AssignmentState, Pool, Product } from './model.js';
@@ -375,6 +376,25 @@ export async function listAssignmentsOfUser(
     .orderBy('products.sku')
     .execute();
   return rows.map(toAssignment);
+}
+
+/** The assignments of each of `userIds` (by SKU), in one query (a page of SCIM Users). */
+export function listAssignmentsOfUsers(
+  q: Queryable,
+  tenantId: string,
+  userIds: readonly string[],
+): Promise<Map<string, Assignment[]>> {
+  return rowsByKey(
+    userIds,
+    (ids) =>
+      assignmentSelect(q)
+        .where('assignments.tenant_id', '=', tenantId)
+        .where('assignments.user_id', 'in', ids)
+        .orderBy('products.sku')
+        .execute(),
+    (r) => r.user_id,
+    toAssignment,
+  );
 }
 
 export async function deleteAssignment(q: Queryable, id: string): Promise<boolean> {

@@ -225,12 +225,13 @@ async function runOne(
       detail: 'path must be /Users, /Groups or one of their resources',
     });
   const users = (m[1] as string).toLowerCase() === 'users';
+  const kind = users ? 'User' : 'Group';
   const id = m[2];
   const base = { method: op.method, ...(op.bulkId ? { bulkId: op.bulkId } : {}) };
   if (op.method === 'POST') {
     if (id !== undefined)
       throw new RosterError('scim.invalid_path', { detail: 'POST names a resource type, not a resource' });
-    const { doc } = users ? await scim.createUser(ctx, data, urls) : await scim.createGroup(ctx, data, urls);
+    const { doc } = await scim.create(kind, ctx, data, urls);
     ids.set(op.bulkId as string, doc.id as string);
     return {
       ...base,
@@ -242,18 +243,13 @@ async function runOne(
   if (id === undefined)
     throw new RosterError('scim.invalid_path', { detail: `${op.method} names a resource` });
   if (op.method === 'DELETE') {
-    if (users) await scim.deleteUser(ctx, id, op.version, urls);
-    else await scim.deleteGroup(ctx, id, op.version);
+    await scim.remove(kind, ctx, id, op.version, urls);
     return { ...base, location: `${urls.base}/${users ? 'Users' : 'Groups'}/${id}`, status: '204' };
   }
   const run =
     op.method === 'PUT'
-      ? users
-        ? scim.replaceUser(ctx, id, data, op.version, urls)
-        : scim.replaceGroup(ctx, id, data, op.version, urls)
-      : users
-        ? scim.patchUser(ctx, id, data, op.version, urls)
-        : scim.patchGroup(ctx, id, data, op.version, urls);
+      ? scim.replace(kind, ctx, id, data, op.version, urls)
+      : scim.patch(kind, ctx, id, data, op.version, urls);
   const { doc } = await run;
   return { ...base, location: (doc.meta as Doc).location, version: (doc.meta as Doc).version, status: '200' };
 }

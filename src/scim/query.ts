@@ -19,7 +19,14 @@ import type {
 } from '../identity/model.js';
 import { RosterError } from '../platform/errors.js';
 import type { AttrPath, CompValue, Filter } from './ast.js';
-import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, ROSTER_USER_SCHEMA, USER_SCHEMA } from './schemas.js';
+import {
+  ENTERPRISE_USER_SCHEMA,
+  GROUP_SCHEMA,
+  type ResourceName,
+  ROSTER_USER_SCHEMA,
+  resolveAttribute,
+  USER_SCHEMA,
+} from './schemas.js';
 
 /** Mirrors identity's codec: prefixes indexed up to 32 characters, substrings as trigrams. */
 const PREFIX_MAX = 32;
@@ -522,5 +529,73 @@ export function matchesUser(u: User, f: Filter, prefix?: AttrPath): boolean {
       if (f.op === 'ne') return values.every((v) => compare('ne', v, f.value, caseExact, dateTime));
       return values.some((v) => compare(f.op as SearchOp, v, f.value, caseExact, dateTime));
     }
+  }
+}
+
+// ---- searches from the root (RFC 7644 §3.4.2, §3.4.3)
+
+/** A filter folded for one resource type: `true` matches every resource, `false` none. */
+export type FoldedFilter = Filter | boolean;
+
+/**
+ * A root search's filter for each resource type. "For filtered attributes that are not part of a particular
+ * resource type, the service provider SHALL treat the attribute as if there is no attribute value" (RFC 7644
+ * §3.4.2.2): a comparison or presence test on it is false in that type (so `not` of it is true), and the
+ * constants fold away, leaving a filter the type's own translation accepts.
+ * @throws scim.invalid_filter when an attribute is defined by none of the types
+ */
+export function filterPerKind(f: Filter, kinds: readonly ResourceName[]): Record<ResourceName, FoldedFilter> {
+  for (const path of outerPaths(f)) {
+    if (!kinds.some((k) => definedIn(k, path))) {
+      const name = `${path.uri ? `${path.uri}:` : ''}${path.attr}${path.sub ? `.${path.sub}` : ''}`;
+      throw refuse(`no ${kinds.join(' or ')} attribute '${name}'`);
+    }
+  }
+  const out = { User: false, Group: false } as Record<ResourceName, FoldedFilter>;
+  for (const k of kinds) out[k] = fold(f, k);
+  return out;
+}
+
+function fold(f: Filter, kind: ResourceName): FoldedFilter {
+  switch (f.op) {
+    case 'and':
+    case 'or': {
+      const left = fold(f.left, kind);
+      const right = fold(f.right, kind);
+      // The neutral element drops out; the absorbing one decides.
+      const absorbing = f.op === 'or';
+      if (typeof left === 'boolean') return left === absorbing ? absorbing : right;
+      if (typeof right === 'boolean') return right === absorbing ? absorbing : left;
+      return { op: f.op, left, right };
+    }
+    case 'not': {
+      const inner = fold(f.filter, kind);
+      return typeof inner === 'boolean' ? !inner : { op: 'not', filter: inner };
+    }
+    default:
+      return definedIn(kind, f.path) ? f : false;
+  }
+}
+
+/** The attribute paths a filter tests (a value filter's own paths are relative to its attribute). */
+function outerPaths(f: Filter): AttrPath[] {
+  switch (f.op) {
+    case 'and':
+    case 'or':
+      return [...outerPaths(f.left), ...outerPaths(f.right)];
+    case 'not':
+      return outerPaths(f.filter);
+    default:
+      return [f.path];
+  }
+}
+
+function definedIn(kind: ResourceName, path: AttrPath): boolean {
+  try {
+    resolveAttribute(kind, path);
+    return true;
+  } catch (err) {
+    if (err instanceof RosterError && err.code === 'scim.invalid_path') return false;
+    throw err;
   }
 }

@@ -21,7 +21,7 @@ import {
   schemaResource,
   serviceProviderConfig,
 } from './schemas.js';
-import { type ListQuery, type ScimService, tagMatches } from './service.js';
+import { type ListQuery, type ResourceKind, type ScimService, tagMatches } from './service.js';
 
 export const SCIM_BASE = '/scim/v2';
 const SCIM_JSON = 'application/scim+json; charset=utf-8';
@@ -127,79 +127,52 @@ function searchBody(body: unknown): Record<string, unknown> {
   return b;
 }
 
-type IdRequest = FastifyRequest<{ Params: { id: string }; Querystring: Record<string, unknown> }>;
-
 /** The SCIM endpoints of one resource type. */
-function resourceRoutes(
-  app: FastifyInstance,
-  path: 'Users' | 'Groups',
-  ops: {
-    get: (req: IdRequest) => Promise<{ doc: Record<string, unknown>; version: number }>;
-    create: (req: FastifyRequest) => Promise<{ doc: Record<string, unknown>; version: number }>;
-    replace: (
-      req: IdRequest,
-      ifMatch: string | undefined,
-    ) => Promise<{ doc: Record<string, unknown>; version: number }>;
-    patch: (
-      req: IdRequest,
-      ifMatch: string | undefined,
-    ) => Promise<{ doc: Record<string, unknown>; version: number }>;
-    remove: (req: IdRequest, ifMatch: string | undefined) => Promise<void>;
-    list: (req: FastifyRequest, q: ListQuery) => Promise<Record<string, unknown>>;
-    project: (doc: Record<string, unknown>, q: ListQuery) => Record<string, unknown>;
-  },
-): void {
+function resourceRoutes(app: FastifyInstance, scim: ScimService, path: 'Users' | 'Groups'): void {
+  const kind: ResourceKind = path === 'Users' ? 'User' : 'Group';
   const url = `${SCIM_BASE}/${path}`;
+  type IdRoute = { Params: { id: string }; Querystring: Record<string, unknown> };
   app.get<{ Querystring: Record<string, unknown> }>(
     url,
     { config: provision, schema: hidden },
-    async (req, reply) => send(reply, 200, await ops.list(req, listQueryOf(req.query))),
+    async (req, reply) =>
+      send(reply, 200, await scim.list(kind, tenantContextOf(req), listQueryOf(req.query), urlsOf(req))),
   );
   app.post(`${url}/.search`, { config: provision, schema: hidden }, async (req, reply) =>
-    send(reply, 200, await ops.list(req, listQueryOf(searchBody(req.body), true))),
+    send(
+      reply,
+      200,
+      await scim.list(kind, tenantContextOf(req), listQueryOf(searchBody(req.body), true), urlsOf(req)),
+    ),
   );
   app.post(url, { config: provision, schema: hidden }, async (req, reply) => {
-    const { doc } = await ops.create(req);
+    const { doc } = await scim.create(kind, tenantContextOf(req), req.body, urlsOf(req));
     void reply.header('location', (doc.meta as { location: string }).location);
     return send(reply, 201, doc, tagOf(doc));
   });
-  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
-    `${url}/:id`,
-    { config: provision, schema: hidden },
-    async (req, reply) => {
-      const q = listQueryOf(req.query);
-      const { doc } = await ops.get(req);
-      const ifNoneMatch = header(req, 'if-none-match');
-      if (ifNoneMatch !== undefined && tagMatches(ifNoneMatch, tagOf(doc))) {
-        return reply.code(304).header('etag', tagOf(doc)).send();
-      }
-      return send(reply, 200, ops.project(doc, q), tagOf(doc));
-    },
-  );
-  app.put<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
-    `${url}/:id`,
-    { config: provision, schema: hidden },
-    async (req, reply) => {
-      const { doc } = await ops.replace(req, header(req, 'if-match'));
-      return send(reply, 200, ops.project(doc, listQueryOf(req.query)), tagOf(doc));
-    },
-  );
-  app.patch<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
-    `${url}/:id`,
-    { config: provision, schema: hidden },
-    async (req, reply) => {
-      const { doc } = await ops.patch(req, header(req, 'if-match'));
-      return send(reply, 200, ops.project(doc, listQueryOf(req.query)), tagOf(doc));
-    },
-  );
-  app.delete<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
-    `${url}/:id`,
-    { config: provision, schema: hidden },
-    async (req, reply) => {
-      await ops.remove(req, header(req, 'if-match'));
-      return reply.code(204).send();
-    },
-  );
+  app.get<IdRoute>(`${url}/:id`, { config: provision, schema: hidden }, async (req, reply) => {
+    const q = listQueryOf(req.query);
+    const { doc } = await scim.get(kind, tenantContextOf(req), req.params.id, urlsOf(req));
+    const ifNoneMatch = header(req, 'if-none-match');
+    if (ifNoneMatch !== undefined && tagMatches(ifNoneMatch, tagOf(doc))) {
+      return reply.code(304).header('etag', tagOf(doc)).send();
+    }
+    return send(reply, 200, project(kind, doc, q), tagOf(doc));
+  });
+  // PUT replaces, PATCH modifies: both answer the resource as it now is, projected as the query asks.
+  for (const method of ['put', 'patch'] as const) {
+    app[method]<IdRoute>(`${url}/:id`, { config: provision, schema: hidden }, async (req, reply) => {
+      const write = method === 'put' ? scim.replace.bind(scim) : scim.patch.bind(scim);
+      const ctx = tenantContextOf(req);
+      const ifMatch = header(req, 'if-match');
+      const { doc } = await write(kind, ctx, req.params.id, req.body, ifMatch, urlsOf(req));
+      return send(reply, 200, project(kind, doc, listQueryOf(req.query)), tagOf(doc));
+    });
+  }
+  app.delete<IdRoute>(`${url}/:id`, { config: provision, schema: hidden }, async (req, reply) => {
+    await scim.remove(kind, tenantContextOf(req), req.params.id, header(req, 'if-match'), urlsOf(req));
+    return reply.code(204).send();
+  });
 }
 
 export function scimRoutes(app: FastifyInstance, s: { scim: ScimService }): void {
@@ -270,28 +243,23 @@ export function scimRoutes(app: FastifyInstance, s: { scim: ScimService }): void
       ),
   );
 
-  resourceRoutes(app, 'Users', {
-    get: (req) => scim.getUser(tenantContextOf(req), req.params.id, urlsOf(req)),
-    create: (req) => scim.createUser(tenantContextOf(req), req.body, urlsOf(req)),
-    replace: (req, ifMatch) =>
-      scim.replaceUser(tenantContextOf(req), req.params.id, req.body, ifMatch, urlsOf(req)),
-    patch: (req, ifMatch) =>
-      scim.patchUser(tenantContextOf(req), req.params.id, req.body, ifMatch, urlsOf(req)),
-    remove: (req, ifMatch) => scim.deleteUser(tenantContextOf(req), req.params.id, ifMatch, urlsOf(req)),
-    list: (req, q) => scim.listUsers(tenantContextOf(req), q, urlsOf(req)),
-    project: (doc, q) => project('User', doc, q),
-  });
-  resourceRoutes(app, 'Groups', {
-    get: (req) => scim.getGroup(tenantContextOf(req), req.params.id, urlsOf(req)),
-    create: (req) => scim.createGroup(tenantContextOf(req), req.body, urlsOf(req)),
-    replace: (req, ifMatch) =>
-      scim.replaceGroup(tenantContextOf(req), req.params.id, req.body, ifMatch, urlsOf(req)),
-    patch: (req, ifMatch) =>
-      scim.patchGroup(tenantContextOf(req), req.params.id, req.body, ifMatch, urlsOf(req)),
-    remove: (req, ifMatch) => scim.deleteGroup(tenantContextOf(req), req.params.id, ifMatch),
-    list: (req, q) => scim.listGroups(tenantContextOf(req), q, urlsOf(req)),
-    project: (doc, q) => project('Group', doc, q),
-  });
+  resourceRoutes(app, scim, 'Users');
+  resourceRoutes(app, scim, 'Groups');
+
+  // Searches from the root, over every resource type (RFC 7644 §3.4.2, §3.4.3).
+  app.get<{ Querystring: Record<string, unknown> }>(
+    SCIM_BASE,
+    { config: provision, schema: hidden },
+    async (req, reply) =>
+      send(reply, 200, await scim.search(tenantContextOf(req), listQueryOf(req.query), urlsOf(req))),
+  );
+  app.post(`${SCIM_BASE}/.search`, { config: provision, schema: hidden }, async (req, reply) =>
+    send(
+      reply,
+      200,
+      await scim.search(tenantContextOf(req), listQueryOf(searchBody(req.body), true), urlsOf(req)),
+    ),
+  );
 }
 
 function listOf(docs: unknown[]): Record<string, unknown> {

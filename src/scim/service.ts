@@ -4,22 +4,23 @@ import { createHash } from 'node:crypto';
  * services, so SCIM writes get the same encryption, uniqueness, audit entries (in the same transaction),
  * tenant isolation and license hooks (a deactivated or deleted user loses their seats) as the REST API.
  */
-import type { Group, User, UserInput } from '../identity/model.js';
+import type { Group, GroupInput, User, UserInput } from '../identity/model.js';
 import type { GroupService, UserService } from '../identity/service.js';
 import type { LicenseService } from '../licenses/service.js';
 import { canonicalJson } from '../platform/canonical-json.js';
 import type { TenantContext } from '../platform/context.js';
 import type { GroupCommitter } from '../platform/db/group-commit.js';
 import { RosterError } from '../platform/errors.js';
-import { checkIfMatch, etagOf } from '../platform/etag.js';
+import { etagOf } from '../platform/etag.js';
 import type { AttrPath, Filter } from './ast.js';
 import { applyPatch } from './patch.js';
 import { groupInputOf, groupResource, type ScimUrls, userInputOf, userResource } from './present.js';
-import { groupCondition, groupSort, matchesUser, userCondition, userSort } from './query.js';
+import { filterPerKind, groupCondition, groupSort, matchesUser, userCondition, userSort } from './query.js';
 import {
   coerce,
   LIST_RESPONSE,
   project,
+  type ResourceName,
   ROSTER_USER_SCHEMA,
   resolveAttribute,
   validateResource,
@@ -27,7 +28,16 @@ import {
 import { checkGroupInput, checkUserInput } from './validate.js';
 
 type Doc = Record<string, unknown>;
-export type ResourceKind = 'User' | 'Group';
+export type ResourceKind = ResourceName;
+
+/** A resource and the version of its row. */
+export interface Resource {
+  readonly doc: Doc;
+  readonly version: number;
+}
+
+/** The resource types a search from the root covers, in the order it lists them. */
+const ROOT_KINDS: readonly ResourceKind[] = ['User', 'Group'];
 
 /** A list or search request, parsed (RFC 7644 §3.4.2). */
 export interface ListQuery {
@@ -63,215 +73,301 @@ export const VERIFY_MAX = 10_000;
 /** How often a PATCH is retried when a concurrent writer changed the resource between read and write. */
 const PATCH_ATTEMPTS = 3;
 
+type Row = { readonly id: string; readonly version: number };
+
+/**
+ * What differs between Users and Groups; every SCIM operation is written once over it. Method syntax keeps
+ * each kind's table assignable to `KindOps<Row, unknown>`.
+ */
+interface KindOps<R extends Row, I> {
+  readonly name: ResourceKind;
+  /** PATCH `add`/`replace` through a value filter that matches nothing adds the value (e-mails, phones). */
+  readonly createOnNoMatch: boolean;
+  load(ctx: TenantContext, id: string): Promise<R>;
+  /** The resources of a page of rows, with what they show besides their own row, read in a few queries. */
+  docs(ctx: TenantContext, rows: readonly R[], urls: ScimUrls, q?: Projection): Promise<Doc[]>;
+  createInput(doc: Doc): I;
+  insert(ctx: TenantContext, input: I): Promise<R>;
+  /** The change a PUT document asks for, or a patched one (`before`: the resource it was patched from). */
+  updateInput(after: Doc, before?: Doc): I;
+  update(ctx: TenantContext, id: string, input: I, ifMatch: string): Promise<R>;
+  delete(ctx: TenantContext, id: string, ifMatch: string): Promise<void>;
+  search(ctx: TenantContext, q: ListQuery): Promise<{ total: number; rows: R[] }>;
+}
+
 export class ScimService {
   readonly #d: Deps;
+  readonly #kinds: Record<ResourceKind, KindOps<Row, unknown>>;
+
   constructor(deps: Deps) {
     this.#d = deps;
+    const users: KindOps<User, UserInput> = {
+      name: 'User',
+      createOnNoMatch: true,
+      load: (ctx, id) => deps.users.get(ctx, id),
+      docs: (ctx, rows, urls) => this.#userDocs(ctx, rows, urls),
+      createInput: (doc) => {
+        const input = userInputOf(doc, 'create');
+        checkUserInput(input);
+        return input;
+      },
+      insert: (ctx, input) =>
+        deps.committer ? deps.users.createGrouped(deps.committer, ctx, input) : deps.users.create(ctx, input),
+      updateInput: (after, before) => {
+        const input = userInputOf(after, 'replace');
+        checkUserInput(input);
+        return before ? patchedInput(before, after, input) : input;
+      },
+      update: (ctx, id, input, ifMatch) => deps.users.update(ctx, id, input, ifMatch),
+      delete: (ctx, id, ifMatch) => deps.users.delete(ctx, id, ifMatch),
+      search: (ctx, q) => this.#searchUsers(ctx, q),
+    };
+    const groups: KindOps<Group, GroupInput> = {
+      name: 'Group',
+      createOnNoMatch: false,
+      load: (ctx, id) => deps.groups.get(ctx, id),
+      docs: async (ctx, rows, urls, q) => {
+        // Members are read only when the answer will carry them: a listing that excludes them stays cheap.
+        const members =
+          q && excludes(q, 'members')
+            ? undefined
+            : await deps.groups.memberIdsOf(
+                ctx,
+                rows.map((g) => g.id),
+              );
+        return rows.map((g) => groupResource(g, members ? (members.get(g.id) ?? []) : undefined, urls));
+      },
+      createInput: (doc) => this.#groupInput(doc, false),
+      insert: (ctx, input) => deps.groups.create(ctx, input),
+      updateInput: (after) => this.#groupInput(after, true),
+      update: (ctx, id, input, ifMatch) => deps.groups.update(ctx, id, input, ifMatch),
+      delete: (ctx, id, ifMatch) => deps.groups.delete(ctx, id, ifMatch),
+      search: async (ctx, q) => {
+        const condition = q.filter ? groupCondition(q.filter) : ({ kind: 'all' } as const);
+        const sort = q.sortBy ? groupSort(q.sortBy, q.descending) : undefined;
+        const { total, groups } = await deps.groups.search(ctx, condition, {
+          offset: q.startIndex - 1,
+          limit: q.count,
+          ...(sort ? { sort } : {}),
+        });
+        return { total, rows: groups };
+      },
+    };
+    this.#kinds = { User: users, Group: groups } as Record<ResourceKind, KindOps<Row, unknown>>;
   }
 
-  // ---- Users
-
-  async getUser(ctx: TenantContext, id: string, urls: ScimUrls): Promise<{ doc: Doc; version: number }> {
-    const user = await this.#d.users.get(ctx, id);
-    return { doc: await this.#userDoc(ctx, user, urls), version: user.version };
+  /** GET /{Users|Groups}/{id}. */
+  async get(kind: ResourceKind, ctx: TenantContext, id: string, urls: ScimUrls): Promise<Resource> {
+    const k = this.#kinds[kind];
+    return this.#resource(k, ctx, await k.load(ctx, id), urls);
   }
 
-  /** POST /Users. @throws identity.user_name_taken (409 uniqueness), scim.invalid_value */
-  async createUser(
-    ctx: TenantContext,
-    body: unknown,
-    urls: ScimUrls,
-  ): Promise<{ doc: Doc; version: number }> {
-    const doc = this.#incoming('User', body, 'create');
-    const input = userInputOf(doc, 'create');
-    checkUserInput(input);
-    const user = this.#d.committer
-      ? await this.#d.users.createGrouped(this.#d.committer, ctx, input)
-      : await this.#d.users.create(ctx, input);
-    return { doc: await this.#userDoc(ctx, user, urls), version: user.version };
+  /** POST /Users, /Groups. @throws identity.user_name_taken (409 uniqueness), scim.invalid_value */
+  async create(kind: ResourceKind, ctx: TenantContext, body: unknown, urls: ScimUrls): Promise<Resource> {
+    const k = this.#kinds[kind];
+    const input = k.createInput(this.#incoming(kind, body, 'create'));
+    return this.#resource(k, ctx, await k.insert(ctx, input), urls);
   }
 
-  /** PUT /Users/{id}: every writable attribute becomes what the document says. */
-  async replaceUser(
+  /** PUT /{Users|Groups}/{id}: every writable attribute becomes what the document says. */
+  async replace(
+    kind: ResourceKind,
     ctx: TenantContext,
     id: string,
     body: unknown,
     ifMatch: string | undefined,
     urls: ScimUrls,
-  ): Promise<{ doc: Doc; version: number }> {
-    const doc = this.#incoming('User', body, 'replace');
+  ): Promise<Resource> {
+    const k = this.#kinds[kind];
+    const doc = this.#incoming(kind, body, 'replace');
     if (typeof doc.id === 'string' && doc.id !== id) {
       throw new RosterError('scim.mutability', { detail: 'id is read-only and differs from the URL' });
     }
-    const input = userInputOf(doc, 'replace');
-    checkUserInput(input);
-    const current = await this.#matchingUser(ctx, id, ifMatch, urls);
-    const user = await this.#d.users.update(ctx, id, input, etagOf(current.version));
-    return { doc: await this.#userDoc(ctx, user, urls), version: user.version };
+    const input = k.updateInput(doc);
+    const current = await this.#matching(k, ctx, id, ifMatch, urls);
+    return this.#resource(k, ctx, await k.update(ctx, id, input, etagOf(current.version)), urls);
   }
 
-  /** PATCH /Users/{id} (RFC 7644 §3.5.2): applied to the current resource, written as one update. */
-  async patchUser(
+  /**
+   * PATCH /{Users|Groups}/{id} (RFC 7644 §3.5.2): applied to the current resource, written as one update.
+   * Without `If-Match`, a concurrent change between the read and the write re-applies the operations to the
+   * new state (up to PATCH_ATTEMPTS times); with it, the client's tag decides.
+   */
+  async patch(
+    kind: ResourceKind,
     ctx: TenantContext,
     id: string,
     body: unknown,
     ifMatch: string | undefined,
     urls: ScimUrls,
-  ): Promise<{ doc: Doc; version: number }> {
+  ): Promise<Resource> {
+    const k = this.#kinds[kind];
     const operations = patchOperations(body);
     for (let attempt = 1; ; attempt++) {
-      const current = await this.#d.users.get(ctx, id);
-      const before = await this.#userDoc(ctx, current, urls);
-      if (ifMatch !== undefined) checkTag(ifMatch, before);
-      const { doc, changed } = applyPatch(before, operations, (p) => resolveAttribute('User', p), {
-        createOnNoMatch: true,
+      const current = await k.load(ctx, id);
+      const before = await this.#resource(k, ctx, current, urls);
+      if (ifMatch !== undefined) checkTag(ifMatch, before.doc);
+      const { doc, changed } = applyPatch(before.doc, operations, (p) => resolveAttribute(kind, p), {
+        createOnNoMatch: k.createOnNoMatch,
       });
-      if (!changed) return { doc: before, version: current.version };
+      if (!changed) return before;
       try {
-        const user = await this.#d.users.update(ctx, id, patchedInput(before, doc), etagOf(current.version));
-        return { doc: await this.#userDoc(ctx, user, urls), version: user.version };
+        const input = k.updateInput(doc, before.doc);
+        return this.#resource(k, ctx, await k.update(ctx, id, input, etagOf(current.version)), urls);
       } catch (err) {
         if (!(ifMatch === undefined && attempt < PATCH_ATTEMPTS && lostRace(err))) throw err;
       }
     }
   }
 
-  async deleteUser(
+  /** DELETE /{Users|Groups}/{id}. */
+  async remove(
+    kind: ResourceKind,
     ctx: TenantContext,
     id: string,
     ifMatch: string | undefined,
     urls: ScimUrls,
   ): Promise<void> {
-    const current = await this.#matchingUser(ctx, id, ifMatch, urls);
-    await this.#d.users.delete(ctx, id, etagOf(current.version));
+    const k = this.#kinds[kind];
+    const current = await this.#matching(k, ctx, id, ifMatch, urls);
+    await k.delete(ctx, id, etagOf(current.version));
   }
 
-  /** The user, after checking `If-Match` against its resource's tag. @throws request.precondition_failed */
-  async #matchingUser(ctx: TenantContext, id: string, ifMatch: string | undefined, urls: ScimUrls) {
-    const user = await this.#d.users.get(ctx, id);
-    if (ifMatch !== undefined) checkTag(ifMatch, await this.#userDoc(ctx, user, urls));
-    return user;
-  }
-
-  async listUsers(ctx: TenantContext, q: ListQuery, urls: ScimUrls): Promise<Doc> {
-    const { condition, exact } = q.filter
-      ? userCondition(q.filter)
-      : { condition: { kind: 'all' } as const, exact: true };
-    const sort = q.sortBy ? userSort(q.sortBy, q.descending) : undefined;
-    let total: number;
-    let users: User[];
-    if (exact) {
-      ({ total, users } = await this.#d.users.search(ctx, condition, {
-        offset: q.startIndex - 1,
-        limit: q.count,
-        ...(sort ? { sort } : {}),
-      }));
-    } else {
-      // A superset from the trigram or long-prefix terms: each candidate is decrypted and checked, then paged.
-      const candidates = await this.#d.users.search(ctx, condition, {
-        offset: 0,
-        limit: VERIFY_MAX,
-        ...(sort ? { sort } : {}),
-      });
-      if (candidates.total > VERIFY_MAX) {
-        throw new RosterError('scim.too_many', {
-          detail: `The filter leaves more than ${VERIFY_MAX} candidates to check on encrypted attributes; narrow it`,
-        });
-      }
-      const filter = q.filter as Filter;
-      const matches = candidates.users.filter((u) => matchesUser(u, filter));
-      total = matches.length;
-      users = matches.slice(q.startIndex - 1, q.startIndex - 1 + q.count);
-    }
-    const docs: Doc[] = [];
-    for (const u of users) docs.push(project('User', await this.#userDoc(ctx, u, urls), q));
+  /** GET /{Users|Groups} and POST /{Users|Groups}/.search: a ListResponse. */
+  async list(kind: ResourceKind, ctx: TenantContext, q: ListQuery, urls: ScimUrls): Promise<Doc> {
+    const { total, docs } = await this.#page(this.#kinds[kind], ctx, q, urls);
     return listResponse(total, q.startIndex, docs);
   }
 
-  // ---- Groups
-
-  async getGroup(ctx: TenantContext, id: string, urls: ScimUrls): Promise<{ doc: Doc; version: number }> {
-    const group = await this.#d.groups.get(ctx, id);
-    return { doc: await this.#groupDoc(ctx, group, urls), version: group.version };
-  }
-
-  async createGroup(
-    ctx: TenantContext,
-    body: unknown,
-    urls: ScimUrls,
-  ): Promise<{ doc: Doc; version: number }> {
-    const doc = this.#incoming('Group', body, 'create');
-    const input = groupInputOf(doc, false);
-    checkGroupInput(input);
-    const group = await this.#d.groups.create(ctx, input);
-    return { doc: await this.#groupDoc(ctx, group, urls), version: group.version };
-  }
-
-  async replaceGroup(
-    ctx: TenantContext,
-    id: string,
-    body: unknown,
-    ifMatch: string | undefined,
-    urls: ScimUrls,
-  ): Promise<{ doc: Doc; version: number }> {
-    const doc = this.#incoming('Group', body, 'replace');
-    if (typeof doc.id === 'string' && doc.id !== id) {
-      throw new RosterError('scim.mutability', { detail: 'id is read-only and differs from the URL' });
+  /**
+   * A search from the service provider's root, `GET /` or `POST /.search` (RFC 7644 §3.4.2, §3.4.3): Users,
+   * then Groups, paged over both. A filtered attribute that a resource type lacks has no value there (an
+   * equality or presence test on it is false, §3.4.2.2); one that neither has is an invalidFilter.
+   * `sortBy` is refused: the two types sort in separate queries, and a merge outside the database could
+   * order differently from either.
+   * @throws scim.invalid_filter, scim.invalid_value
+   */
+  async search(ctx: TenantContext, q: ListQuery, urls: ScimUrls): Promise<Doc> {
+    if (q.sortBy) {
+      throw new RosterError('scim.invalid_value', {
+        detail: 'sortBy is not supported on a search from the root; search /Users or /Groups to sort',
+      });
     }
-    const input = groupInputOf(doc, true);
-    checkGroupInput(input);
-    const group = await this.#d.groups.update(ctx, id, input, ifMatch);
-    return { doc: await this.#groupDoc(ctx, group, urls), version: group.version };
-  }
-
-  async patchGroup(
-    ctx: TenantContext,
-    id: string,
-    body: unknown,
-    ifMatch: string | undefined,
-    urls: ScimUrls,
-  ): Promise<{ doc: Doc; version: number }> {
-    const operations = patchOperations(body);
-    for (let attempt = 1; ; attempt++) {
-      const current = await this.#d.groups.get(ctx, id);
-      if (ifMatch !== undefined) checkIfMatch(ifMatch, current.version);
-      const before = await this.#groupDoc(ctx, current, urls);
-      const { doc, changed } = applyPatch(before, operations, (p) => resolveAttribute('Group', p));
-      if (!changed) return { doc: before, version: current.version };
-      try {
-        const input = groupInputOf(doc, true);
-        checkGroupInput(input);
-        const group = await this.#d.groups.update(ctx, id, input, etagOf(current.version));
-        return { doc: await this.#groupDoc(ctx, group, urls), version: group.version };
-      } catch (err) {
-        if (!(ifMatch === undefined && attempt < PATCH_ATTEMPTS && lostRace(err))) throw err;
-      }
-    }
-  }
-
-  async deleteGroup(ctx: TenantContext, id: string, ifMatch: string | undefined): Promise<void> {
-    await this.#d.groups.delete(ctx, id, ifMatch);
-  }
-
-  async listGroups(ctx: TenantContext, q: ListQuery, urls: ScimUrls): Promise<Doc> {
-    const condition = q.filter ? groupCondition(q.filter) : ({ kind: 'all' } as const);
-    const sort = q.sortBy ? groupSort(q.sortBy, q.descending) : undefined;
-    const { total, groups } = await this.#d.groups.search(ctx, condition, {
-      offset: q.startIndex - 1,
-      limit: q.count,
-      ...(sort ? { sort } : {}),
-    });
-    // Members are read only when the answer will carry them: a listing that excludes them stays cheap.
-    const wantsMembers = !excludes(q, 'members');
+    const filters = q.filter ? filterPerKind(q.filter, ROOT_KINDS) : undefined;
     const docs: Doc[] = [];
-    for (const g of groups) {
-      const members = wantsMembers ? await this.#d.groups.memberIds(ctx, g.id) : undefined;
-      docs.push(project('Group', groupResource(g, members, urls), q));
+    let total = 0;
+    for (const kind of ROOT_KINDS) {
+      const filter = filters ? filters[kind] : true;
+      if (filter === false) continue;
+      // This type's part of the page: from where the page starts, past the types listed before it.
+      const offset = Math.max(0, q.startIndex - 1 - total);
+      const { filter: _, ...rest } = q;
+      const part = await this.#page(
+        this.#kinds[kind],
+        ctx,
+        {
+          ...rest,
+          ...(filter === true ? {} : { filter }),
+          startIndex: offset + 1,
+          count: q.count - docs.length,
+        },
+        urls,
+      );
+      total += part.total;
+      docs.push(...part.docs);
     }
     return listResponse(total, q.startIndex, docs);
   }
 
   // ---- helpers
+
+  async #page(
+    k: KindOps<Row, unknown>,
+    ctx: TenantContext,
+    q: ListQuery,
+    urls: ScimUrls,
+  ): Promise<{ total: number; docs: Doc[] }> {
+    const { total, rows } = await k.search(ctx, q);
+    const docs = (await k.docs(ctx, rows, urls, q)).map((d) => project(k.name, d, q));
+    return { total, docs };
+  }
+
+  async #resource(k: KindOps<Row, unknown>, ctx: TenantContext, row: Row, urls: ScimUrls): Promise<Resource> {
+    const [doc] = await k.docs(ctx, [row], urls);
+    return { doc: doc as Doc, version: row.version };
+  }
+
+  /** The row, after checking `If-Match` against its resource's tag. @throws request.precondition_failed */
+  async #matching(
+    k: KindOps<Row, unknown>,
+    ctx: TenantContext,
+    id: string,
+    ifMatch: string | undefined,
+    urls: ScimUrls,
+  ): Promise<Row> {
+    const row = await k.load(ctx, id);
+    if (ifMatch !== undefined) checkTag(ifMatch, (await this.#resource(k, ctx, row, urls)).doc);
+    return row;
+  }
+
+  /** Users matching a list query: exactly in the database, or candidates checked one by one when inexact. */
+  async #searchUsers(ctx: TenantContext, q: ListQuery): Promise<{ total: number; rows: User[] }> {
+    const { condition, exact } = q.filter
+      ? userCondition(q.filter)
+      : { condition: { kind: 'all' } as const, exact: true };
+    const sort = q.sortBy ? userSort(q.sortBy, q.descending) : undefined;
+    if (exact) {
+      const { total, users } = await this.#d.users.search(ctx, condition, {
+        offset: q.startIndex - 1,
+        limit: q.count,
+        ...(sort ? { sort } : {}),
+      });
+      return { total, rows: users };
+    }
+    // A superset from the trigram or long-prefix terms: each candidate is decrypted and checked, then paged.
+    const candidates = await this.#d.users.search(ctx, condition, {
+      offset: 0,
+      limit: VERIFY_MAX,
+      ...(sort ? { sort } : {}),
+    });
+    if (candidates.total > VERIFY_MAX) {
+      throw new RosterError('scim.too_many', {
+        detail: `The filter leaves more than ${VERIFY_MAX} candidates to check on encrypted attributes; narrow it`,
+      });
+    }
+    const filter = q.filter as Filter;
+    const matches = candidates.users.filter((u) => matchesUser(u, filter));
+    return { total: matches.length, rows: matches.slice(q.startIndex - 1, q.startIndex - 1 + q.count) };
+  }
+
+  /**
+   * User resources show their groups and seats, read for the whole page in two queries. The tag covers
+   * them too, as they change without the user's row: a client holding an older copy never gets 304 or
+   * passes If-Match with it.
+   */
+  async #userDocs(ctx: TenantContext, users: readonly User[], urls: ScimUrls): Promise<Doc[]> {
+    const ids = users.map((u) => u.id);
+    const [groups, licenses] = await Promise.all([
+      this.#d.groups.groupsOfUsers(ctx, ids),
+      this.#d.licenses.listForUsers(ctx, ids),
+    ]);
+    return users.map((user) => {
+      const gs = groups.get(user.id) ?? [];
+      const doc = userResource(user, { groups: gs, licenses: licenses.get(user.id) ?? [] }, urls);
+      const derived = createHash('sha256')
+        .update(canonicalJson({ g: gs.map((g) => [g.id, g.displayName]), l: doc[ROSTER_USER_SCHEMA] }))
+        .digest('base64url')
+        .slice(0, 12);
+      (doc.meta as Doc).version = `W/"${user.version}-${derived}"`;
+      return doc;
+    });
+  }
+
+  #groupInput(doc: Doc, replace: boolean): GroupInput {
+    const input = groupInputOf(doc, replace);
+    checkGroupInput(input);
+    return input;
+  }
 
   /** A request body as a resource document: canonical names, Entra's string booleans, schema checks. */
   #incoming(kind: ResourceKind, body: unknown, mode: 'create' | 'replace'): Doc {
@@ -282,39 +378,13 @@ export class ScimService {
     validateResource(kind, doc, mode);
     return doc;
   }
-
-  async #userDoc(ctx: TenantContext, user: User, urls: ScimUrls): Promise<Doc> {
-    const [{ groups }, licenses] = await Promise.all([
-      this.#d.groups.search(
-        ctx,
-        { kind: 'members', member: { kind: 'eq', id: user.id } },
-        { offset: 0, limit: 10_000 },
-      ),
-      this.#d.licenses.listForUser(ctx, user.id),
-    ]);
-    const doc = userResource(user, { groups, licenses }, urls);
-    // The resource shows memberships and seats, which change without the user's row: its tag covers them
-    // too, so a client holding an older copy never gets 304 or passes If-Match with it.
-    const derived = createHash('sha256')
-      .update(canonicalJson({ g: groups.map((g) => [g.id, g.displayName]), l: doc[ROSTER_USER_SCHEMA] }))
-      .digest('base64url')
-      .slice(0, 12);
-    (doc.meta as Doc).version = `W/"${user.version}-${derived}"`;
-    return doc;
-  }
-
-  async #groupDoc(ctx: TenantContext, group: Group, urls: ScimUrls): Promise<Doc> {
-    return groupResource(group, await this.#d.groups.memberIds(ctx, group.id), urls);
-  }
 }
 
 /**
  * The user input of a patched document. `active` and the Roster extension's `status` say the same thing; the
  * one the PATCH changed wins, so `active: false` suspends without the client also rewriting `status`.
  */
-function patchedInput(before: Doc, after: Doc): UserInput {
-  const input = userInputOf(after, 'replace');
-  checkUserInput(input);
+function patchedInput(before: Doc, after: Doc, input: UserInput): UserInput {
   const statusOf = (d: Doc) => (d[ROSTER_USER_SCHEMA] as Doc | undefined)?.status;
   const activeChanged = before.active !== after.active;
   const statusChanged = statusOf(before) !== statusOf(after);

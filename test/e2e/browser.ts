@@ -64,6 +64,7 @@ export class PageGuard {
   readonly #allowed: Allowance[] = [];
   readonly #used = new Set<Allowance>();
   #closing = false;
+  #navigating = 0;
 
   constructor(page: Page) {
     page.on('console', (m) => {
@@ -73,7 +74,10 @@ export class PageGuard {
     });
     page.on('pageerror', (err) => this.problems.push(`uncaught error in the page: ${err.message}`));
     page.on('requestfailed', (req) => {
-      if (!this.#closing) {
+      // A navigation the test makes (`navigate`) cancels the requests in flight, as a browser does (the
+      // dashboard refreshes by itself, so one may be under way): those, and only those, are not failures.
+      const cancelled = this.#navigating > 0 && req.failure()?.errorText === 'net::ERR_ABORTED';
+      if (!this.#closing && !cancelled) {
         this.problems.push(
           `request failed: ${req.method()} ${req.url()}: ${req.failure()?.errorText ?? '?'}`,
         );
@@ -94,6 +98,19 @@ export class PageGuard {
   /** True when an allowance was used by at least one answer. */
   used(a: Allowance): boolean {
     return this.#used.has(a);
+  }
+
+  /**
+   * Runs a navigation of the test's own (`page.reload()`, `page.goto(…)`): the requests it cancels
+   * (net::ERR_ABORTED while it runs) are not failures. Any other failure still is.
+   */
+  async navigate<T>(go: () => Promise<T>): Promise<T> {
+    this.#navigating++;
+    try {
+      return await go();
+    } finally {
+      this.#navigating--;
+    }
   }
 
   /** Stops watching for failed requests: closing the page aborts any request in flight. */

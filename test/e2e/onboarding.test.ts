@@ -32,7 +32,7 @@ describeE2e('console end to end: sign-in, onboarding and offboarding [sqlite, ch
   });
 
   it('enrols TOTP at the first sign-in, shows the ten recovery codes once, then signs in with a TOTP code', async () => {
-    const { page, roster } = h();
+    const { page, roster, guard } = h();
     await page.goto(roster.console);
     // A browser that never signed in asks for no session: straight to the login, no "session ended".
     await page.getByTestId('login-form').waitFor();
@@ -63,7 +63,7 @@ describeE2e('console end to end: sign-in, onboarding and offboarding [sqlite, ch
     expect(await page.getByTestId('session-expired').count()).toBe(0);
     await signIn(page, roster, { tenant: TENANT, username: 'alice', secret });
     // A reload keeps the session (GET /auth/session answers the CSRF token again).
-    await page.reload();
+    await guard.navigate(() => page.reload());
     await page.getByTestId('nav-dashboard').waitFor();
     expect(await textOf(page, 'account-name')).toBe('alice');
   });

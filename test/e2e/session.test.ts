@@ -74,7 +74,7 @@ describeE2e('console end to end: a session that ends [sqlite, chromium]', () => 
     // The console, opened again, asks for its session and says it has ended.
     const refused = ended('GET');
     guard.allow(refused);
-    await page.reload();
+    await guard.navigate(() => page.reload());
     await page.getByTestId('session-expired').waitFor();
     await page.getByTestId('login-form').waitFor();
     expect(guard.used(refused)).toBe(true);

@@ -178,6 +178,7 @@ export const WRITES: Record<string, (w: World) => Call> = {
   'PATCH /scim/v2/Users/:id': () => ({ body: scimBody.patch('title', 'Pwned'), headers: SCIM_CT }),
   'DELETE /scim/v2/Users/:id': () => ({}),
   'POST /scim/v2/Groups/.search': () => ({ body: scimBody.search(), headers: SCIM_CT }),
+  'POST /scim/v2/.search': () => ({ body: scimBody.search(), headers: SCIM_CT }),
   'POST /scim/v2/Groups': () => ({ body: scimBody.group(u('scim-group')), headers: SCIM_CT }),
   'PUT /scim/v2/Groups/:id': () => ({ body: scimBody.group(u('scim-put')), headers: SCIM_CT }),
   'PATCH /scim/v2/Groups/:id': () => ({

@@ -36,6 +36,7 @@ export const isScim = (url: string): boolean =>
 export const SCIM_SEARCHES: ReadonlySet<string> = new Set([
   `POST ${SCIM_BASE}/Users/.search`,
   `POST ${SCIM_BASE}/Groups/.search`,
+  `POST ${SCIM_BASE}/.search`,
 ]);
 
 /** Whether the request `method url` reads only (a GET, or a SCIM search). */

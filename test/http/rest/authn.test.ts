@@ -198,6 +198,7 @@ const WRITES: Record<string, (w: World) => Call> = {
     headers: SCIM_CT,
   }),
   'DELETE /scim/v2/Groups/:id': () => ({}),
+  'POST /scim/v2/.search': () => ({ body: scimBody.search(), headers: SCIM_CT }),
   'POST /scim/v2/Bulk': () => ({ body: scimBody.bulkUser(`${u('bulk')}@example.com`), headers: SCIM_CT }),
 };
 

@@ -245,6 +245,7 @@ const BODIES: Record<
   }),
   'PATCH /scim/v2/Users/:id': () => ({ body: scimBody.patch('title', u('title')) }),
   'POST /scim/v2/Groups/.search': () => ({ body: scimBody.search({ count: 5, startIndex: 1 }) }),
+  'POST /scim/v2/.search': () => ({ body: scimBody.search({ count: 5, startIndex: 1 }) }),
   'POST /scim/v2/Groups': () => ({ body: scimBody.group(u('scim-group')) }),
   'PUT /scim/v2/Groups/:id': () => ({ body: scimBody.group(u('scim-put')) }),
   'PATCH /scim/v2/Groups/:id': () => ({ body: scimBody.patch('displayName', u('scim-patch')) }),
@@ -946,7 +947,7 @@ describeEachStore('REST errors', (kind) => {
       expectScimError(await scim(w, 'GET', `/Groups/${unknown}`), 404, 'identity.group_not_found');
       expectScimError(await scim(w, 'GET', '/Schemas/urn:nothing'), 404, 'request.not_found');
       expectScimError(await scim(w, 'GET', '/Nothing'), 404, 'request.not_found');
-      expectScimError(await scim(w, 'GET', ''), 404, 'request.not_found');
+      expectScimError(await scim(w, 'GET', '/Users/x/y'), 404, 'request.not_found');
       const put = await scim(w, 'PUT', '/Users', scimBody.user('x'));
       expectScimError(put, 405, 'request.method_not_allowed');
       expect(String(put.headers.allow).split(/,\s*/).sort()).toEqual(['GET', 'POST']);
