@@ -108,14 +108,29 @@ export class AuditTail {
   }
 }
 
-/** Counts of entries per minute, the last `minutes` minutes up to `now` (oldest first). */
-export function perMinute(entries: readonly AuditEntry[], now: number, minutes: number): number[] {
-  const out = new Array<number>(minutes).fill(0);
-  for (const e of entries) {
-    const age = now - Date.parse(e.time);
-    if (age < 0) continue;
-    const bucket = minutes - 1 - Math.floor(age / 60_000);
-    if (bucket >= 0) out[bucket] = (out[bucket] ?? 0) + 1;
+/** Entries per clock minute as /api/v1/audit/activity counts them, oldest first, the current minute last. */
+export interface Activity {
+  /** One count per minute: `minutes` of them, the last the minute now running (partial). */
+  readonly counts: readonly number[];
+  /** Every entry of the range. */
+  readonly total: number;
+}
+
+/**
+ * The activity of one action over the last `minutes` clock minutes (the current one included), counted by
+ * the server in one request, however many entries there are.
+ */
+export async function minuteActivity(action: string, now: number, minutes: number): Promise<Activity> {
+  const current = Math.floor(now / 60_000) * 60_000;
+  const since = current - (minutes - 1) * 60_000;
+  const res = await api.get<{ total: number; buckets: { start: string; count: number }[] }>(
+    '/api/v1/audit/activity',
+    { action, since: new Date(since).toISOString(), bucket: 'minute' },
+  );
+  const counts = new Array<number>(minutes).fill(0);
+  for (const b of res.buckets) {
+    const i = Math.round((Date.parse(b.start) - since) / 60_000);
+    if (i >= 0 && i < minutes) counts[i] = b.count;
   }
-  return out;
+  return { counts, total: res.total };
 }

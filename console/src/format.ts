@@ -35,3 +35,15 @@ export function actorLabel(actor: string): string {
   const [kind, id] = actor.split(':', 2);
   return id ? `${kind} ${shortId(id)}` : actor;
 }
+
+/** A duration in words, coarse: `45 s`, `12 min`, `3 h 20 min`, `2 d 4 h`. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return m % 60 === 0 ? `${h} h` : `${h} h ${m % 60} min`;
+  const d = Math.floor(h / 24);
+  return h % 24 === 0 ? `${d} d` : `${d} d ${h % 24} h`;
+}

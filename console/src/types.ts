@@ -89,6 +89,9 @@ export interface Product {
   readonly sku: string;
   readonly name: string;
   readonly createdAt: string;
+  /** In lists: everyone waiting for a seat of the product, and since when the longest-waiting one waits. */
+  readonly waitlisted?: number;
+  readonly oldestWaitSince?: string | null;
 }
 
 export interface Pool {
@@ -159,4 +162,36 @@ export interface Role {
   readonly permissions: readonly string[];
   readonly builtIn: boolean;
   readonly version?: number;
+}
+
+/** GET /api/v1/keys: the platform's key state (never key material). */
+export interface KeyState {
+  readonly provider: 'local' | 'pkcs11';
+  readonly currentKekVersion: number;
+  readonly kekVersions: readonly {
+    readonly version: number;
+    readonly createdAt: string | null;
+    readonly retiredAt: string | null;
+    readonly heldByProvider: boolean;
+    readonly tenantKeys: number;
+  }[];
+  readonly tenantKeys: {
+    readonly tenants: number;
+    readonly liveVersions: number;
+    readonly retiredVersions: number;
+  };
+  readonly jobs: readonly KeyJob[];
+}
+
+export interface KeyJob {
+  readonly id: string;
+  readonly kind: 'kek' | 'tenant';
+  readonly tenantId: string | null;
+  readonly fromVersion: number;
+  readonly toVersion: number;
+  readonly state: 'running' | 'draining' | 'done';
+  readonly total: number;
+  readonly done: number;
+  readonly createdAt: string;
+  readonly finishedAt?: string | null;
 }

@@ -114,3 +114,7 @@ export interface CheckpointRow {
   keyHash: string;
   note: string;
 }
+
+/** Lengths of the ISO-8601 prefix that names a bucket: `2026-12-04T08:15` (minute), `2026-12-04T08` (hour). */
+export const BUCKET_PREFIX = { minute: 16, hour: 13 } as const;
+export type Bucket = keyof typeof BUCKET_PREFIX;

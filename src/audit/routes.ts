@@ -6,7 +6,7 @@ import { errorResponses, listOf, pageQuery } from '../platform/http/schemas.js';
 import { tenantContextOf } from '../platform/http/server.js';
 import { decodeSeqCursor, encodeCursor } from '../platform/paging.js';
 import { type Integrator, originOf } from './integrator.js';
-import { type CheckpointRow, treeOf } from './model.js';
+import { BUCKET_PREFIX, type Bucket, type CheckpointRow, treeOf } from './model.js';
 import type { AuditProofs } from './proofs.js';
 import { computeReport, holdersAt, parsePeriod } from './report.js';
 import { renderCsv, renderPdf } from './report-render.js';
@@ -57,6 +57,8 @@ const checkpointSchema = {
 const instant = { type: 'string', format: 'date-time' } as const;
 const noQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
 const count = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+/** Most buckets one activity answer counts (a day of minutes, two months of hours). */
+const MAX_BUCKETS = 1440;
 const b64 = (v: Uint8Array): string => Buffer.from(v).toString('base64');
 const scopeNote =
   'Tenant tokens (or platform tokens with Roster-Tenant) act on the tenant tree; platform tokens alone on the platform tree.';
@@ -134,6 +136,85 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
           target: { type: targetType, id: targetId },
         })),
         ...(last !== undefined ? { nextCursor: encodeCursor(last) } : {}),
+      };
+    },
+  );
+
+  app.get<{
+    Querystring: { since?: string; until?: string; bucket: Bucket; action?: string; actor?: string };
+  }>(
+    '/api/v1/audit/activity',
+    {
+      config: { auth: 'scoped', permission: 'audit:read' },
+      schema: {
+        tags: ['audit'],
+        description: `How many entries (optionally of one action or actor) fall in each minute or hour of a time range, counted by the database: the console's onboardings and refusals per minute. At most ${MAX_BUCKETS} buckets; buckets without entries are left out. ${scopeNote}`,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            since: { ...instant, description: 'Default: one hour before until' },
+            until: { ...instant, description: 'Default: now' },
+            bucket: { type: 'string', enum: Object.keys(BUCKET_PREFIX), default: 'minute' },
+            action: { type: 'string', minLength: 1, maxLength: 100 },
+            actor: { type: 'string', minLength: 1, maxLength: 200 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              since: { type: 'string' },
+              until: { type: 'string' },
+              bucket: { type: 'string' },
+              total: { type: 'integer' },
+              buckets: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { start: { type: 'string' }, count: { type: 'integer' } },
+                },
+              },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req) => {
+      const { bucket, action, actor } = req.query;
+      const until = isoOf(req.query.until) ?? s.clock.now().toISOString();
+      const since = isoOf(req.query.since) ?? new Date(Date.parse(until) - 3_600_000).toISOString();
+      const width = bucket === 'hour' ? 3_600_000 : 60_000;
+      const span = Date.parse(until) - Date.parse(since);
+      if (span <= 0) {
+        throw new RosterError('request.invalid_parameter', { detail: 'until must be after since' });
+      }
+      if (span > MAX_BUCKETS * width) {
+        throw new RosterError('request.invalid_parameter', {
+          detail: `The range holds more than ${MAX_BUCKETS} buckets of a ${bucket}: narrow it or use bucket=hour`,
+        });
+      }
+      const rows = await s.audit.activity(
+        s.db.kysely,
+        scope(req),
+        {
+          since,
+          until,
+          ...(action !== undefined ? { action } : {}),
+          ...(actor !== undefined ? { actor } : {}),
+        },
+        bucket,
+      );
+      // A bucket's start as an instant: the key is an ISO prefix, completed with zeros.
+      const startOf = (key: string) =>
+        new Date(`${key}${bucket === 'hour' ? ':00' : ''}:00.000Z`).toISOString();
+      return {
+        since,
+        until,
+        bucket,
+        total: rows.reduce((n, r) => n + r.count, 0),
+        buckets: rows.map((r) => ({ start: startOf(r.key), count: r.count })),
       };
     },
   );

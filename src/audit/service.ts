@@ -2,8 +2,8 @@ import type { Clock } from '../platform/clock.js';
 import { isoTime } from '../platform/clock.js';
 import { actorRef, type Context } from '../platform/context.js';
 import type { Queryable } from '../platform/db/index.js';
-import type { AuditEntry, AuditRecord } from './model.js';
-import { type AppendRow, appendEntries, type EntryFilter, listEntries } from './store.js';
+import type { AuditEntry, AuditRecord, Bucket } from './model.js';
+import { type AppendRow, appendEntries, countEntriesBy, type EntryFilter, listEntries } from './store.js';
 
 /**
  * The audit trail. `record` must be called with the transaction of the change it describes, so that the
@@ -67,6 +67,16 @@ export class AuditLog {
   }
 
   /** One page of a scope's entries in sequence order. */
+  /** Entries per minute or hour of [since, until) in a scope, as the database counts them. */
+  activity(
+    q: Queryable,
+    tenantId: string | null,
+    filter: { action?: string; actor?: string; since: string; until: string },
+    bucket: Bucket,
+  ): Promise<{ key: string; count: number }[]> {
+    return countEntriesBy(q, { tenantId }, filter, bucket);
+  }
+
   async list(
     q: Queryable,
     tenantId: string | null,

@@ -241,8 +241,16 @@ export type IndexedUserCondition =
       readonly field: 'userName' | 'email';
       readonly indexes: readonly string[];
     }
-  /** Each group: one term's indexes under every live key version; the user must hold one of every group. */
-  | { readonly kind: 'terms'; readonly groups: readonly (readonly string[])[] };
+  /**
+   * Each group: one term's indexes under every live key version; the user must hold one of every group.
+   * `narrowable` (trigrams, whose matches the caller checks one by one anyway): the store may keep only the
+   * rarest groups, a superset that costs far less to find than the intersection of every common trigram.
+   */
+  | {
+      readonly kind: 'terms';
+      readonly groups: readonly (readonly string[])[];
+      readonly narrowable: boolean;
+    };
 
 /** Order of a search: a plain column, ascending or descending; ties (and the default) by id, the creation order. */
 export interface UserSort {

@@ -135,6 +135,7 @@ function indexCondition(keys: TenantKeySet, c: UserCondition): IndexedUserCondit
       return {
         kind: 'terms',
         groups: c.texts.map((t) => keys.all.map((k) => termIndex(k, c.field, c.termKind, t))),
+        narrowable: c.termKind === 'gram',
       };
     default:
       return c;
@@ -284,7 +285,7 @@ export class UserService {
           'Some users of this tenant have no search terms yet (written before they existed); rotate the tenant key (roster keys rotate) to index them',
       });
     }
-    const indexed = indexCondition(keys, condition);
+    const indexed = await store.narrowTerms(db, ctx.tenantId, indexCondition(keys, condition));
     const { total, rows } = await store.searchUserRows(db, ctx.tenantId, indexed, page);
     const covering = await this.#keysFor(db, ctx.tenantId, rows, keys);
     return { total, users: rows.map((r) => decodeUser(covering, r)) };

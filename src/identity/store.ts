@@ -435,6 +435,57 @@ function comparePredicate<DB, TB extends keyof DB>(
   }
 }
 
+/** Most trigram groups a narrowable `terms` condition keeps (the rarest), and the count each is capped at. */
+const TERMS_KEPT = 3;
+const TERM_COUNT_CAP = 1_000;
+
+/**
+ * Keeps the rarest TERMS_KEPT trigrams of each narrowable `terms` condition. Intersecting every trigram of a
+ * value costs a pass over each trigram's users, and trigrams every user shares (a common domain) make that
+ * the whole tenant once per trigram; the rarest few give nearly the same candidates, which the caller checks
+ * one by one anyway. Each trigram's users are counted up to TERM_COUNT_CAP (an index range read).
+ */
+export async function narrowTerms(
+  q: Queryable,
+  tenantId: string,
+  c: IndexedUserCondition,
+): Promise<IndexedUserCondition> {
+  switch (c.kind) {
+    case 'and':
+    case 'or':
+      return { kind: c.kind, items: await Promise.all(c.items.map((i) => narrowTerms(q, tenantId, i))) };
+    case 'not':
+      // A superset under `not` would drop matches: left exact (inexact terms are never negated anyway).
+      return c;
+    case 'terms': {
+      if (!c.narrowable || c.groups.length <= TERMS_KEPT) return c;
+      const counted: { group: readonly string[]; n: number }[] = [];
+      for (const group of c.groups) {
+        const r = await q
+          .selectFrom((eb) =>
+            eb
+              .selectFrom('user_search_terms')
+              .select('user_id')
+              .where('tenant_id', '=', tenantId)
+              .where('term', 'in', group)
+              .limit(TERM_COUNT_CAP)
+              .as('t'),
+          )
+          .select((eb) => eb.fn.countAll<number | string>().as('n'))
+          .executeTakeFirstOrThrow();
+        const n = Number(r.n);
+        // A trigram nobody holds: nobody matches.
+        if (n === 0) return { kind: 'none' };
+        counted.push({ group, n });
+      }
+      counted.sort((a, b) => a.n - b.n);
+      return { ...c, groups: counted.slice(0, TERMS_KEPT).map((x) => x.group) };
+    }
+    default:
+      return c;
+  }
+}
+
 /** Whether any user of the tenant was written before search terms existed (and so has none). */
 export async function hasUsersWithoutTerms(q: Queryable, tenantId: string): Promise<boolean> {
   const r = await q

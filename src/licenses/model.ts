@@ -6,6 +6,15 @@ export interface Product {
   readonly sku: string;
   readonly name: string;
   readonly createdAt: string;
+  /** The product's waitlist, where the read asked for it (the product list does). */
+  readonly waitlist?: ProductWaitlist;
+}
+
+/** Everyone waiting for a seat of a product, whatever pool may serve them. */
+export interface ProductWaitlist {
+  readonly count: number;
+  /** When the longest-waiting person joined the waitlist; null when nobody waits. */
+  readonly oldestSince: string | null;
 }
 
 export interface PoolLocation {

@@ -1,7 +1,13 @@
 import type { Assignment, Pool, Product } from './model.js';
 
 export function presentProduct(p: Product) {
-  return { id: p.id, sku: p.sku, name: p.name, createdAt: p.createdAt };
+  return {
+    id: p.id,
+    sku: p.sku,
+    name: p.name,
+    createdAt: p.createdAt,
+    ...(p.waitlist ? { waitlisted: p.waitlist.count, oldestWaitSince: p.waitlist.oldestSince } : {}),
+  };
 }
 
 export function presentPool(p: Pool) {

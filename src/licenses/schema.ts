@@ -37,6 +37,14 @@ export const productResponse = {
     sku: { type: 'string' },
     name: { type: 'string' },
     createdAt: { type: 'string' },
+    waitlisted: {
+      type: 'integer',
+      description: 'People waiting for a seat of the product, whatever pool may serve them (in lists)',
+    },
+    oldestWaitSince: {
+      type: ['string', 'null'],
+      description: 'When the longest-waiting person joined the waitlist; null when nobody waits (in lists)',
+    },
   },
 } as const;
 

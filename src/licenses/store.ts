@@ -65,12 +65,33 @@ export async function listProducts(
   tenantId: string,
   page: { afterId: string | undefined; limit: number },
 ) {
+  // Each product with its waitlist: how many wait and since when the longest-waiting one does.
+  const waiting = (eb: ExpressionBuilder<Database, 'products'>) =>
+    eb
+      .selectFrom('assignments')
+      .whereRef('assignments.product_id', '=', 'products.id')
+      .where('assignments.tenant_id', '=', tenantId)
+      .where('assignments.state', '=', 'waitlisted');
   let query = q
     .selectFrom('products')
     .select(['id', 'tenant_id', 'sku', 'name', 'created_at'])
+    .select((eb) => [
+      waiting(eb)
+        .select((e) => e.fn.countAll<number | string>().as('n'))
+        .as('waitlisted'),
+      waiting(eb)
+        .select((e) => e.fn.min('assignments.created_at').as('t'))
+        .as('oldest_wait'),
+    ])
     .where('tenant_id', '=', tenantId);
   if (page.afterId !== undefined) query = query.where('id', '>', page.afterId);
-  return (await query.orderBy('id').limit(page.limit).execute()).map(toProduct);
+  const rows = await query.orderBy('id').limit(page.limit).execute();
+  return rows.map(
+    (r): Product => ({
+      ...toProduct(r),
+      waitlist: { count: Number(r.waitlisted ?? 0), oldestSince: r.oldest_wait ?? null },
+    }),
+  );
 }
 
 /** Takes the next waitlist position of a product (a per-product counter; lower is served first). */

@@ -163,7 +163,12 @@ export async function enrolByApi(
   username: string,
 ): Promise<{ secret: string; recoveryCodes: string[] }> {
   const anon = clientFor(r.app, undefined);
-  const step = await anon.post('/api/v1/auth/login', { tenant, username, password: PASSWORD });
+  // An empty tenant names a platform account.
+  const step = await anon.post('/api/v1/auth/login', {
+    ...(tenant ? { tenant } : {}),
+    username,
+    password: PASSWORD,
+  });
   expect(step.status, step.raw).toBe(200);
   expect(step.body.mfa).toBe('enrolment_required');
   const secret = step.body.secret as string;

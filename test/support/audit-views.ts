@@ -17,8 +17,8 @@ import type { Answer, Client } from './app.js';
 export const ADMIN_ACTOR = 'admin-token';
 
 /**
- * Routes answered from the Merkle log (or its key): derived from the audit trail by the asynchronous
- * integrator, so they change while nothing happens (a checkpoint is signed, a proof's range becomes valid, a
+ * Routes answered from the Merkle log (or its key), or counted from the trail over a range ending now: derived
+ * from the audit trail (by the asynchronous integrator), so they change while nothing happens (a checkpoint is signed, a proof's range becomes valid, a
  * report carries its generation time) and reflect no change a request makes beyond the trail.
  */
 export const DERIVED_FROM_AUDIT: ReadonlySet<string> = new Set([
@@ -29,6 +29,8 @@ export const DERIVED_FROM_AUDIT: ReadonlySet<string> = new Set([
   'GET /api/v1/audit/holders',
   'GET /api/v1/reports/compliance',
   'GET /api/v1/audit/public-key',
+  // Counts of the trail's entries over a range ending now (the trail itself is compared in full).
+  'GET /api/v1/audit/activity',
 ]);
 
 export const derivedFromAudit = (r: { method: string; url: string }): boolean =>

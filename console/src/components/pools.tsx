@@ -37,7 +37,11 @@ export function PoolUsage(props: {
         const product = skus.get(key);
         const used = pools.reduce((n, p) => n + p.used, 0);
         const capacity = pools.reduce((n, p) => n + p.capacity, 0);
-        const wait = productWaitlist(pools);
+        // The product list tells the whole waitlist exactly; the pools' counts only bound it.
+        const wait =
+          product?.waitlisted !== undefined
+            ? { count: product.waitlisted, exact: true }
+            : productWaitlist(pools);
         const sku = product?.sku ?? pools[0]?.product ?? key;
         return (
           <section

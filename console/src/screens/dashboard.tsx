@@ -1,18 +1,17 @@
 import { useRef, useState } from 'react';
 import { type ApiError, api, asApiError, fetchAll, serverNow } from '../api';
 import { PageTitle } from '../app';
-import { AuditTail, perMinute } from '../audit-tail';
+import { type Activity, AuditTail, minuteActivity } from '../audit-tail';
 import { ColumnChart } from '../components/charts';
 import { PoolUsage } from '../components/pools';
 import { ProblemAlert } from '../components/problem';
-import { actorLabel, formatNumber, formatRate, formatTime, shortId } from '../format';
+import { actorLabel, formatDuration, formatNumber, formatRate, formatTime, shortId } from '../format';
 import { recordPools } from '../history';
 import { type PollState, usePolling } from '../poll';
 import { parsePrometheus, rate, type Sample, sumOf } from '../prometheus';
 import { href } from '../router';
 import { useSession } from '../session';
-import type { AuditEntry, Pool, Product } from '../types';
-import { productWaitlist } from '../waitlist';
+import type { AuditEntry, KeyState, Pool, Product } from '../types';
 
 const REFRESH_MS = 5_000;
 const MINUTES = 10;
@@ -29,24 +28,11 @@ interface NodeRates {
 }
 
 interface Tails {
-  readonly onboarded: AuditTail;
-  readonly denied: AuditTail;
   readonly recent: AuditTail;
 }
 
 function newTails(): Tails {
   return {
-    onboarded: new AuditTail({
-      filter: { action: 'user.onboarded' },
-      windows: [MINUTES * 60_000],
-      keepMs: MINUTES * 60_000,
-      maxPages: 10,
-    }),
-    denied: new AuditTail({
-      filter: { action: 'access.denied' },
-      windows: [MINUTES * 60_000],
-      keepMs: MINUTES * 60_000,
-    }),
     recent: new AuditTail({
       windows: [15_000, 5 * 60_000, 3_600_000, 86_400_000, 30 * 86_400_000],
       want: 10,
@@ -65,16 +51,18 @@ export function Dashboard() {
   const seats = s.can('pools:read') && s.tenantId !== null;
   const audit = s.can('audit:read');
   const metrics = s.isPlatform && s.can('metrics:read');
+  const keys = s.isPlatform && s.can('keys:read');
 
   const [products, setProducts] = useState<readonly Product[]>([]);
   const [pools, setPools] = useState<readonly Pool[] | null>(null);
   const [entries, setEntries] = useState<{
-    onboarded: readonly AuditEntry[];
-    denied: readonly AuditEntry[];
+    onboarded: Activity;
+    denied: Activity;
     recent: readonly AuditEntry[];
     behind: boolean;
   } | null>(null);
   const [node, setNode] = useState<NodeRates | null>(null);
+  const [keyState, setKeyState] = useState<KeyState | null>(null);
   const [errors, setErrors] = useState<Record<string, ApiError | null>>({});
   const [updated, setUpdated] = useState<number | null>(null);
   const tails = useRef<Tails>(newTails());
@@ -106,14 +94,19 @@ export function Dashboard() {
       }
       if (audit) {
         const t = tails.current;
+        const at = serverNow();
         jobs.push(
-          Promise.all([t.onboarded.poll(), t.denied.poll(), t.recent.poll()])
-            .then(() => {
+          Promise.all([
+            minuteActivity('user.onboarded', at, MINUTES),
+            minuteActivity('access.denied', at, MINUTES),
+            t.recent.poll(),
+          ])
+            .then(([onboarded, denied]) => {
               setEntries({
-                onboarded: [...t.onboarded.entries],
-                denied: [...t.denied.entries],
+                onboarded,
+                denied,
                 recent: [...t.recent.entries].reverse(),
-                behind: t.onboarded.behind || t.recent.behind,
+                behind: t.recent.behind,
               });
               ok('audit');
             })
@@ -136,20 +129,31 @@ export function Dashboard() {
             .catch(fail('metrics')),
         );
       }
+      if (keys) {
+        jobs.push(
+          api
+            .get<KeyState>('/api/v1/keys')
+            .then((k) => {
+              setKeyState(k);
+              ok('keys');
+            })
+            .catch(fail('keys')),
+        );
+      }
       await Promise.all(jobs);
       setUpdated(Date.now());
     },
     REFRESH_MS,
-    [seats, audit, metrics, scope],
+    [seats, audit, metrics, keys, scope],
   );
 
-  const now = serverNow();
-  const onboardBuckets = entries ? perMinute(entries.onboarded, now, MINUTES) : [];
-  const lastMinute = entries ? entries.onboarded.filter((e) => now - Date.parse(e.time) < 60_000).length : 0;
-  const deniedCount = entries?.denied.length ?? 0;
+  const onboardBuckets = entries ? [...entries.onboarded.counts] : [];
+  // The rate is the last whole minute's count: the minute now running is still filling.
+  const lastMinute = onboardBuckets.length >= 2 ? (onboardBuckets[onboardBuckets.length - 2] ?? 0) : 0;
+  const deniedCount = entries?.denied.total ?? 0;
   const totalUsed = pools?.reduce((n, p) => n + p.used, 0) ?? 0;
   const totalCapacity = pools?.reduce((n, p) => n + p.capacity, 0) ?? 0;
-  const waitlist = pools ? waitlistTotal(products, pools) : null;
+  const waitlist = pools ? waitlistTotal(products) : null;
 
   return (
     <>
@@ -163,11 +167,15 @@ export function Dashboard() {
               <p className="tile-value" data-testid="onboardings-per-minute">
                 {entries ? formatNumber(lastMinute) : '…'}
               </p>
-              <p className="muted small">last 60 s{entries?.behind ? ' (catching up…)' : ''}</p>
+              <p className="muted small">
+                in the last whole minute{entries?.behind ? ' (activity list catching up…)' : ''}
+              </p>
               <ColumnChart
                 values={onboardBuckets}
-                label={`Onboardings per minute, last ${MINUTES} minutes: ${onboardBuckets.join(', ')}`}
-                labels={onboardBuckets.map((_, i) => `${MINUTES - i} min ago`)}
+                label={`Onboardings per minute, last ${MINUTES} minutes (the last one still running): ${onboardBuckets.join(', ')}`}
+                labels={onboardBuckets.map((_, i) =>
+                  i === MINUTES - 1 ? 'this minute' : `${MINUTES - 1 - i} min ago`,
+                )}
               />
               <p className="chart-axis muted small" aria-hidden="true">
                 <span>{MINUTES} min ago</span>
@@ -202,9 +210,13 @@ export function Dashboard() {
           {seats ? (
             <>
               <p className="tile-value" data-testid="waitlist-total">
-                {waitlist ? `${waitlist.exact ? '' : '≥ '}${formatNumber(waitlist.count)}` : '…'}
+                {waitlist ? formatNumber(waitlist.count) : '…'}
               </p>
-              <p className="muted small">people waiting for a seat (oldest wait: not served by the API)</p>
+              <p className="muted small" data-testid="waitlist-oldest">
+                {waitlist?.oldestSince
+                  ? `people waiting for a seat; the longest for ${formatDuration(serverNow() - Date.parse(waitlist.oldestSince))}`
+                  : 'people waiting for a seat'}
+              </p>
             </>
           ) : (
             <Unavailable permission="pools:read" tenant={s.tenantId === null} />
@@ -244,6 +256,14 @@ export function Dashboard() {
             <p className="muted">Measuring…</p>
           )}
           <p className="muted small">Rates between the last two readings of /metrics, 5 s apart.</p>
+        </section>
+      ) : null}
+
+      {keys ? (
+        <section className="panel" aria-labelledby="keys-heading">
+          <h2 id="keys-heading">Encryption keys</h2>
+          <ProblemAlert error={errors.keys ?? null} />
+          {keyState ? <KeyPanel state={keyState} /> : <p className="muted">Loading…</p>}
         </section>
       ) : null}
 
@@ -307,6 +327,58 @@ function Unavailable(props: { permission: string; tenant?: boolean }) {
   );
 }
 
+/** Key rotation state: the provider, the current KEK and its age, tenant keys, and rewrap jobs under way. */
+function KeyPanel(props: { state: KeyState }) {
+  const k = props.state;
+  const current = k.kekVersions.find((v) => v.version === k.currentKekVersion);
+  const running = k.jobs.filter((j) => j.state !== 'done');
+  const lastDone = k.jobs
+    .filter((j) => j.state === 'done' && j.finishedAt)
+    .sort((a, b) => String(b.finishedAt).localeCompare(String(a.finishedAt)))[0];
+  return (
+    <>
+      <dl className="figures" data-testid="key-state">
+        <div className="figure">
+          <dt>Provider</dt>
+          <dd>{k.provider === 'pkcs11' ? 'PKCS#11 HSM' : 'local key file'}</dd>
+        </div>
+        <div className="figure">
+          <dt>Current KEK</dt>
+          <dd data-testid="key-current">
+            v{k.currentKekVersion}
+            {current?.createdAt ? `, ${formatDuration(serverNow() - Date.parse(current.createdAt))} old` : ''}
+          </dd>
+        </div>
+        <div className="figure">
+          <dt>Tenant keys</dt>
+          <dd>
+            {formatNumber(k.tenantKeys.liveVersions)} live, {formatNumber(k.tenantKeys.retiredVersions)}{' '}
+            retired, {formatNumber(k.tenantKeys.tenants)} tenants
+          </dd>
+        </div>
+        <div className="figure">
+          <dt>Rotation</dt>
+          <dd data-testid="key-rotation">
+            {running.length === 0
+              ? lastDone
+                ? `none running; last finished ${formatTime(String(lastDone.finishedAt))}`
+                : 'none running'
+              : running
+                  .map(
+                    (j) =>
+                      `${j.kind === 'kek' ? 'KEK' : 'tenant key'} v${j.fromVersion} → v${j.toVersion}: ${formatNumber(j.done)} / ${formatNumber(j.total)} (${j.state})`,
+                  )
+                  .join('; ')}
+          </dd>
+        </div>
+      </dl>
+      {running.length > 0 ? (
+        <p className="muted small">Rows are rewrapped in the background; reads and writes go on meanwhile.</p>
+      ) : null}
+    </>
+  );
+}
+
 function Figure(props: { label: string; value: number | null; unit: string }) {
   return (
     <div className="figure">
@@ -363,22 +435,16 @@ export function TargetLink(props: { entry: AuditEntry }) {
   );
 }
 
-function waitlistTotal(
-  products: readonly Product[],
-  pools: readonly Pool[],
-): { count: number; exact: boolean } {
+/** Everyone waiting, over every product, and since when the longest-waiting person waits. */
+function waitlistTotal(products: readonly Product[]): { count: number; oldestSince: string | null } {
   let count = 0;
-  let exact = true;
-  const bySku = new Map<string, Pool[]>();
-  for (const p of pools)
-    bySku.set(p.product.toLowerCase(), [...(bySku.get(p.product.toLowerCase()) ?? []), p]);
-  for (const pr of products) {
-    const w = productWaitlist(bySku.get(pr.sku.toLowerCase()) ?? []);
-    if (!w) continue;
-    count += w.count;
-    exact &&= w.exact;
+  let oldestSince: string | null = null;
+  for (const p of products) {
+    count += p.waitlisted ?? 0;
+    const since = p.oldestWaitSince ?? null;
+    if (since !== null && (oldestSince === null || since < oldestSince)) oldestSince = since;
   }
-  return { count, exact };
+  return { count, oldestSince };
 }
 
 function emptyRates(at: number, samples: Sample[]): NodeRates {

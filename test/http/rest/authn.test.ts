@@ -112,7 +112,11 @@ const QUERIES: Record<string, (w: World) => string> = {
   'GET /api/v1/audit/holders': (w) =>
     `${w.sku ? `product=${encodeURIComponent(w.sku)}` : `group=${w.groupId}`}&at=${encodeURIComponent(w.at)}`,
   'GET /api/v1/reports/compliance': () => `period=${new Date().toISOString().slice(0, 7)}`,
+  // A fixed range (the default one ends at the request's time): 30 days back to a day ahead, by hour.
+  'GET /api/v1/audit/activity': () => ACTIVITY_RANGE,
 };
+
+const ACTIVITY_RANGE = `since=${encodeURIComponent(new Date(Date.now() - 30 * 86_400_000).toISOString())}&until=${encodeURIComponent(new Date(Date.now() + 86_400_000).toISOString())}&bucket=hour`;
 
 /** Fields an answer computes at request time, so that two identical requests differ in them. */
 const GENERATED: Record<string, readonly string[]> = {

@@ -294,6 +294,7 @@ const SINGLE_ANSWERS = [
   '/openapi.json',
   '/audit/checkpoints/latest',
   '/audit/public-key',
+  '/audit/activity',
   '/scim/v2/ServiceProviderConfig',
   '/scim/v2/Schemas',
   '/scim/v2/ResourceTypes',

@@ -133,6 +133,7 @@ describeEachStore('REST licenses', (kind) => {
       const list = await api.get('/api/v1/products');
       expect(list.status, list.raw).toBe(200);
       expect(list.body.items.map((p: { sku: string }) => p.sku).sort()).toEqual(['ADOBE-CC', 'M365-E3']);
+      for (const p of list.body.items) expect(p).toMatchObject({ waitlisted: 0, oldestWaitSince: null });
 
       // Another tenant has its own SKU namespace.
       const other = await t().newTenant();
@@ -266,15 +267,36 @@ describeEachStore('REST licenses', (kind) => {
       for (let i = 1; i < positions.length; i++)
         expect(positions[i]).toBeGreaterThan(positions[i - 1] as number);
       expect(await getPool(api, p.id)).toMatchObject({ used: 1, waitlisted: 4 });
+      // The product list tells the whole waitlist and since when its longest-waiting person waits.
+      const waitOf = async () => {
+        const list = await api.get('/api/v1/products');
+        expect(list.status, list.raw).toBe(200);
+        return list.body.items.find((x: { sku: string }) => x.sku === 'P') as {
+          waitlisted: number;
+          oldestWaitSince: string | null;
+        };
+      };
+      const before = await waitOf();
+      expect(before.waitlisted).toBe(4);
+      expect(Date.parse(before.oldestWaitSince ?? '')).toBeLessThanOrEqual(Date.now());
 
       const raised = await api.patch(`/api/v1/pools/${p.id}`, { capacity: 3 });
       expect(raised.status, raised.raw).toBe(200);
       expect(raised.body).toMatchObject({ capacity: 3, used: 3, waitlisted: 2 });
+      // The two oldest were served: the oldest wait left is a later one.
+      const after = await waitOf();
+      expect(after.waitlisted).toBe(2);
+      expect(Date.parse(after.oldestWaitSince ?? '')).toBeGreaterThanOrEqual(
+        Date.parse(before.oldestWaitSince ?? ''),
+      );
       const states = [];
       for (const u of waiters) states.push((await licenses(api, u))[0]?.state);
       expect(states).toEqual(['active', 'active', 'waitlisted', 'waitlisted']);
       expect((await licenses(api, waiters[0] as string))[0]?.pool).toEqual({ id: p.id, name: 'pool' });
       await expectInvariants(api, 'P', [holder, ...waiters]);
+      // Room for all: nobody waits.
+      expect((await api.patch(`/api/v1/pools/${p.id}`, { capacity: 5 })).status).toBe(200);
+      expect(await waitOf()).toMatchObject({ waitlisted: 0, oldestWaitSince: null });
     });
 
     it('a new pool serves people already waiting for its product', async () => {
