@@ -462,8 +462,9 @@ function markdown(results, machine) {
       'browser context (empty cache), from navigation start until the screen shows its data (dashboard: seats, ' +
       'onboardings per minute, utilisation bars and recent activity, "first data" when seats and bars show; ' +
       'users: the first page of 50). Tenants: _steady_, people who joined over 30 days and 20 in the last 10 ' +
-      'minutes; _burst_, all of them in the last minutes (the dashboard pages through the audit log, which the ' +
-      `API lists oldest first). ${machine.cpus} CPUs, load average ${machine.loadBefore} before the run.`,
+      'minutes; _burst_, all of them in the last minutes (the server counts onboardings per minute; the recent ' +
+      'activity pages through the newest time window of the audit log, which the API lists oldest first). ' +
+      `${machine.cpus} CPUs, load average ${machine.loadBefore} before the run.`,
   );
   return L.join('\n');
 }

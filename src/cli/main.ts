@@ -18,7 +18,8 @@ Commands:
   migrate                    bring the database schema up to date
   tenant create --name N     create a tenant; prints its id
   token create --name N [--tenant ID] [--roles a,b] [--expires-at ISO]
-                             mint an API token (platform-wide without --tenant); prints it once
+                             mint an API token (platform-wide without --tenant); prints it once;
+                             without --roles it holds no role and can do nothing
   admin create --username U [--tenant ID|NAME] [--roles a,b] [--password-file F]
                              create an admin account (tenant-admin, or platform-admin without --tenant);
                              the password from the file, else prompted (TTY) or read from stdin; the
@@ -252,7 +253,6 @@ async function createToken(config: Config, values: Record<string, unknown>): Pro
   return 0;
 }
 
-/** `roster keys status|rotate|destroy`: runs in this process against the store, with progress on stderr. */
 /** `--roles a,b` as names; undefined when the flag is absent. */
 function rolesFlag(value: unknown): string[] | undefined {
   if (typeof value !== 'string') return undefined;
@@ -315,6 +315,7 @@ async function readPassword(file: string | undefined): Promise<string> {
   return first;
 }
 
+/** `roster keys status|rotate|destroy`: runs in this process against the store, with progress on stderr. */
 async function keys(config: Config, sub: 'status' | 'rotate' | 'destroy', values: Record<string, unknown>) {
   const ctx = { actor: CLI_ACTOR, requestId: undefined };
   return withServices(config, async (s) => {
