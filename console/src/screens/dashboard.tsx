@@ -70,20 +70,29 @@ export function Dashboard() {
   const scope = s.tenantId;
   const scopeRef = useRef(scope);
   if (scopeRef.current !== scope) {
-    // Another tenant: its log is another log.
+    // Another tenant: its log is another log, and nothing shown so far is its. Figures show "…" until its
+    // first answers arrive, and answers still in flight for the previous scope are dropped (below).
     scopeRef.current = scope;
     tails.current = newTails();
+    setEntries(null);
+    setPools(null);
+    setProducts([]);
   }
 
   const state: PollState = usePolling(
     async () => {
       const jobs: Promise<void>[] = [];
-      const fail = (key: string) => (err: unknown) => setErrors((e) => ({ ...e, [key]: asApiError(err) }));
+      const asked = scopeRef.current;
+      const current = () => scopeRef.current === asked;
+      const fail = (key: string) => (err: unknown) => {
+        if (current()) setErrors((e) => ({ ...e, [key]: asApiError(err) }));
+      };
       const ok = (key: string) => setErrors((e) => (e[key] ? { ...e, [key]: null } : e));
       if (seats) {
         jobs.push(
           Promise.all([fetchAll<Product>('/api/v1/products'), fetchAll<Pool>('/api/v1/pools')])
             .then(([pr, po]) => {
+              if (!current()) return;
               recordPools(po);
               setProducts(pr);
               setPools(po);
@@ -102,6 +111,7 @@ export function Dashboard() {
             t.recent.poll(),
           ])
             .then(([onboarded, denied]) => {
+              if (!current()) return;
               setEntries({
                 onboarded,
                 denied,
