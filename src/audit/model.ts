@@ -118,3 +118,6 @@ export interface CheckpointRow {
 /** Lengths of the ISO-8601 prefix that names a bucket: `2026-12-04T08:15` (minute), `2026-12-04T08` (hour). */
 export const BUCKET_PREFIX = { minute: 16, hour: 13 } as const;
 export type Bucket = keyof typeof BUCKET_PREFIX;
+
+/** The order of an entry listing: by sequence, oldest first (`asc`) or newest first (`desc`). */
+export type EntryOrder = 'asc' | 'desc';

@@ -6,7 +6,7 @@ import { errorResponses, listOf, pageQuery } from '../platform/http/schemas.js';
 import { tenantContextOf } from '../platform/http/server.js';
 import { decodeSeqCursor, encodeCursor } from '../platform/paging.js';
 import { type Integrator, originOf } from './integrator.js';
-import { BUCKET_PREFIX, type Bucket, type CheckpointRow, treeOf } from './model.js';
+import { BUCKET_PREFIX, type Bucket, type CheckpointRow, type EntryOrder, treeOf } from './model.js';
 import type { AuditProofs } from './proofs.js';
 import { computeReport, holdersAt, parsePeriod } from './report.js';
 import { renderCsv, renderPdf } from './report-render.js';
@@ -55,6 +55,11 @@ const checkpointSchema = {
 } as const;
 
 const instant = { type: 'string', format: 'date-time' } as const;
+/** The filters that the entry list and the activity counts share. */
+const whoAndWhat = {
+  actor: { type: 'string', minLength: 1, maxLength: 200 },
+  action: { type: 'string', minLength: 1, maxLength: 100 },
+} as const;
 const noQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
 const count = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 /** Most buckets one activity answer counts (a day of minutes, two months of hours). */
@@ -88,6 +93,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
     Querystring: {
       limit: number;
       cursor?: string;
+      order: EntryOrder;
       actor?: string;
       action?: string;
       targetType?: string;
@@ -101,14 +107,19 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
       config: { auth: 'scoped', permission: 'audit:read' },
       schema: {
         tags: ['audit'],
-        description: `Entries in sequence order, filtered by actor, action, target and time range. ${scopeNote}`,
+        description: `Entries in sequence order (oldest first, or newest first with order=desc), filtered by actor, action, target and time range. ${scopeNote}`,
         querystring: {
           type: 'object',
           additionalProperties: false,
           properties: {
             ...pageQuery,
-            actor: { type: 'string', minLength: 1, maxLength: 200 },
-            action: { type: 'string', minLength: 1, maxLength: 100 },
+            order: {
+              type: 'string',
+              enum: ['asc', 'desc'],
+              default: 'asc',
+              description: 'asc: oldest first; desc: newest first (a cursor keeps the order it was given in)',
+            },
+            ...whoAndWhat,
             targetType: { type: 'string', minLength: 1, maxLength: 50 },
             targetId: { type: 'string', minLength: 1, maxLength: 200 },
             since: instant,
@@ -119,11 +130,11 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
       },
     },
     async (req) => {
-      const { limit, cursor, since, until, ...filter } = req.query;
+      const { limit, cursor, order, since, until, ...filter } = req.query;
       const { items, last } = await s.audit.list(
         s.db.kysely,
         scope(req),
-        { afterSeq: decodeSeqCursor(cursor), limit },
+        { fromSeq: decodeSeqCursor(cursor), limit, order },
         {
           ...filter,
           ...(since !== undefined ? { since: isoOf(since) } : {}),
@@ -156,8 +167,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
             since: { ...instant, description: 'Default: one hour before until' },
             until: { ...instant, description: 'Default: now' },
             bucket: { type: 'string', enum: Object.keys(BUCKET_PREFIX), default: 'minute' },
-            action: { type: 'string', minLength: 1, maxLength: 100 },
-            actor: { type: 'string', minLength: 1, maxLength: 200 },
+            ...whoAndWhat,
           },
         },
         response: {

@@ -2,7 +2,7 @@ import type { Clock } from '../platform/clock.js';
 import { isoTime } from '../platform/clock.js';
 import { actorRef, type Context } from '../platform/context.js';
 import type { Queryable } from '../platform/db/index.js';
-import type { AuditEntry, AuditRecord, Bucket } from './model.js';
+import type { AuditEntry, AuditRecord, Bucket, EntryOrder } from './model.js';
 import { type AppendRow, appendEntries, countEntriesBy, type EntryFilter, listEntries } from './store.js';
 
 /**
@@ -80,13 +80,13 @@ export class AuditLog {
   async list(
     q: Queryable,
     tenantId: string | null,
-    page: { afterSeq: number; limit: number },
+    page: { fromSeq: number; limit: number; order?: EntryOrder },
     filter: EntryFilter = {},
   ): Promise<{ items: AuditEntry[]; last: number | undefined }> {
     const rows = await listEntries(
       q,
       { tenantId },
-      { afterSeq: page.afterSeq, limit: page.limit + 1 },
+      { fromSeq: page.fromSeq, limit: page.limit + 1, order: page.order ?? 'asc' },
       filter,
     );
     const items = rows.slice(0, page.limit);

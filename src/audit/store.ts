@@ -1,7 +1,7 @@
 import { type ExpressionBuilder, sql } from 'kysely';
 import type { Queryable } from '../platform/db/index.js';
 import type { Database } from '../platform/db/schema.js';
-import { type AuditEntry, BUCKET_PREFIX, type Bucket } from './model.js';
+import { type AuditEntry, BUCKET_PREFIX, type Bucket, type EntryOrder } from './model.js';
 
 /**
  * The audit log's queries. Append and read only: nothing here updates or deletes an entry.
@@ -85,19 +85,23 @@ export async function countEntriesBy(
   return rows.map((r) => ({ key: r.k, count: Number(r.n) }));
 }
 
-/** Entries of one scope (a tenant, or the platform when null) after `afterSeq`, in sequence order. */
+/**
+ * Entries of one scope (a tenant, or the platform when null) in sequence order: oldest first after `fromSeq`,
+ * or newest first before it (`desc`; 0 means from the newest).
+ */
 export async function listEntries(
   q: Queryable,
   scope: { tenantId: string | null },
-  page: { afterSeq: number; limit: number },
+  page: { fromSeq: number; limit: number; order: EntryOrder },
   filter: EntryFilter = {},
 ): Promise<AuditEntry[]> {
-  const query = q
+  let query = q
     .selectFrom('audit_entries')
     .selectAll()
-    .where('seq', '>', page.afterSeq)
     .where((eb) => matching(eb, scope, filter));
-  const rows = await query.orderBy('seq', 'asc').limit(page.limit).execute();
+  if (page.order === 'asc') query = query.where('seq', '>', page.fromSeq);
+  else if (page.fromSeq > 0) query = query.where('seq', '<', page.fromSeq);
+  const rows = await query.orderBy('seq', page.order).limit(page.limit).execute();
   return rows.map((r) => ({
     seq: r.seq,
     leafIndex: r.leaf_index === null ? null : Number(r.leaf_index),

@@ -2,7 +2,7 @@ import type { TenantKey } from '../crypto/model.js';
 import { blindIndex, normaliseCaseless } from '../crypto/model.js';
 import { caselessIndex, FieldCipher, newDataKey, openDataKey, type TenantKeySet } from '../crypto/service.js';
 import type { UsersTable } from '../platform/db/schema.js';
-import { distinctEmails, type User } from './model.js';
+import { distinctEmails, GRAM, PREFIX_MAX, type User } from './model.js';
 
 /** Blind-index labels: one per indexed attribute so equal values in different attributes never match. */
 export const USER_NAME_INDEX = 'users.userName';
@@ -21,10 +21,6 @@ export const TERM_FIELDS = { userName: 'users.userName', email: 'users.emails.va
 export type TermField = keyof typeof TERM_FIELDS;
 export type TermKind = 'prefix' | 'gram';
 
-/** Prefixes are indexed up to this many characters; a longer `sw` is matched on this prefix, then checked. */
-export const PREFIX_MAX = 32;
-/** Substrings are indexed as trigrams; `co` and `ew` need at least this many characters. */
-export const GRAM = 3;
 /** Hex characters kept of a term's HMAC (128 bits: no collisions in practice, half the space). */
 const TERM_HEX = 32;
 

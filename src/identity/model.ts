@@ -296,3 +296,8 @@ export type GroupCondition =
   | { readonly kind: 'present'; readonly column: GroupSearchColumn }
   /** Some member of the group whose user id satisfies the condition (SCIM `members[…]`). */
   | { readonly kind: 'members'; readonly member: MembershipCondition };
+
+/** Search terms: prefixes are indexed up to this many characters; a longer `sw` is matched on this prefix, then checked. */
+export const PREFIX_MAX = 32;
+/** Search terms: substrings are indexed as trigrams; `co` and `ew` need at least this many characters. */
+export const GRAM = 3;

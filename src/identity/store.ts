@@ -459,25 +459,29 @@ export async function narrowTerms(
       return c;
     case 'terms': {
       if (!c.narrowable || c.groups.length <= TERMS_KEPT) return c;
-      const counted: { group: readonly string[]; n: number }[] = [];
-      for (const group of c.groups) {
-        const r = await q
-          .selectFrom((eb) =>
+      // Every group's holders counted up to the cap, in one statement (one scalar subquery per group).
+      const row = await q
+        .selectNoFrom((eb) =>
+          c.groups.map((group, i) =>
             eb
-              .selectFrom('user_search_terms')
-              .select('user_id')
-              .where('tenant_id', '=', tenantId)
-              .where('term', 'in', group)
-              .limit(TERM_COUNT_CAP)
-              .as('t'),
-          )
-          .select((eb) => eb.fn.countAll<number | string>().as('n'))
-          .executeTakeFirstOrThrow();
-        const n = Number(r.n);
-        // A trigram nobody holds: nobody matches.
-        if (n === 0) return { kind: 'none' };
-        counted.push({ group, n });
-      }
+              .selectFrom((inner) =>
+                inner
+                  .selectFrom('user_search_terms')
+                  .select('user_id')
+                  .where('tenant_id', '=', tenantId)
+                  .where('term', 'in', group)
+                  .limit(TERM_COUNT_CAP)
+                  .as('t'),
+              )
+              .select((inner) => inner.fn.countAll<number | string>().as('n'))
+              .as(`n${i}`),
+          ),
+        )
+        .executeTakeFirstOrThrow();
+      const counts = row as Record<string, number | string | null>;
+      const counted = c.groups.map((group, i) => ({ group, n: Number(counts[`n${i}`] ?? 0) }));
+      // A trigram nobody holds: nobody matches.
+      if (counted.some((x) => x.n === 0)) return { kind: 'none' };
       counted.sort((a, b) => a.n - b.n);
       return { ...c, groups: counted.slice(0, TERMS_KEPT).map((x) => x.group) };
     }

@@ -5,17 +5,19 @@
  * e-mail address, and presence. Anything else about a sealed attribute is refused with `invalidFilter`,
  * never answered wrongly (docs/scim.md, "What a filter can ask").
  */
-import type {
-  GroupCondition,
-  GroupSearchColumn,
-  GroupSort,
-  MembershipCondition,
-  SearchOp,
-  User,
-  UserCondition,
-  UserSealedField,
-  UserSearchColumn,
-  UserSort,
+import {
+  GRAM,
+  type GroupCondition,
+  type GroupSearchColumn,
+  type GroupSort,
+  type MembershipCondition,
+  PREFIX_MAX,
+  type SearchOp,
+  type User,
+  type UserCondition,
+  type UserSealedField,
+  type UserSearchColumn,
+  type UserSort,
 } from '../identity/model.js';
 import { RosterError } from '../platform/errors.js';
 import type { AttrPath, CompValue, Filter } from './ast.js';
@@ -27,10 +29,6 @@ import {
   resolveAttribute,
   USER_SCHEMA,
 } from './schemas.js';
-
-/** Mirrors identity's codec: prefixes indexed up to 32 characters, substrings as trigrams. */
-const PREFIX_MAX = 32;
-const GRAM = 3;
 
 const refuse = (detail: string) => new RosterError('scim.invalid_filter', { detail });
 

@@ -86,6 +86,8 @@ interface KindOps<R extends Row, I> {
   load(ctx: TenantContext, id: string): Promise<R>;
   /** The resources of a page of rows, with what they show besides their own row, read in a few queries. */
   docs(ctx: TenantContext, rows: readonly R[], urls: ScimUrls, q?: Projection): Promise<Doc[]>;
+  /** The resource's entity tag (`meta.version`), for `If-Match`. */
+  tag(ctx: TenantContext, row: R, urls: ScimUrls): Promise<string>;
   createInput(doc: Doc): I;
   insert(ctx: TenantContext, input: I): Promise<R>;
   /** The change a PUT document asks for, or a patched one (`before`: the resource it was patched from). */
@@ -106,6 +108,11 @@ export class ScimService {
       createOnNoMatch: true,
       load: (ctx, id) => deps.users.get(ctx, id),
       docs: (ctx, rows, urls) => this.#userDocs(ctx, rows, urls),
+      // Derived from the groups and seats the resource shows (#userDocs).
+      tag: async (ctx, row, urls) => {
+        const [doc] = await this.#userDocs(ctx, [row], urls);
+        return tagOf(doc as Doc);
+      },
       createInput: (doc) => {
         const input = userInputOf(doc, 'create');
         checkUserInput(input);
@@ -137,6 +144,8 @@ export class ScimService {
               );
         return rows.map((g) => groupResource(g, members ? (members.get(g.id) ?? []) : undefined, urls));
       },
+      // A group's members change its version: the tag needs no read of them.
+      tag: async (_ctx, row) => etagOf(row.version),
       createInput: (doc) => this.#groupInput(doc, false),
       insert: (ctx, input) => deps.groups.create(ctx, input),
       updateInput: (after) => this.#groupInput(after, true),
@@ -306,7 +315,8 @@ export class ScimService {
     urls: ScimUrls,
   ): Promise<Row> {
     const row = await k.load(ctx, id);
-    if (ifMatch !== undefined) checkTag(ifMatch, (await this.#resource(k, ctx, row, urls)).doc);
+    if (ifMatch !== undefined && !tagMatches(ifMatch, await k.tag(ctx, row, urls)))
+      throw new RosterError('request.precondition_failed');
     return row;
   }
 
@@ -393,10 +403,14 @@ function patchedInput(before: Doc, after: Doc, input: UserInput): UserInput {
   return input;
 }
 
+/** A resource document's entity tag. */
+function tagOf(doc: Doc): string {
+  return String((doc.meta as Doc).version);
+}
+
 /** Whether an `If-Match` value names the resource's current tag (or `*`). @throws request.precondition_failed */
 function checkTag(ifMatch: string, doc: Doc): void {
-  if (!tagMatches(ifMatch, String((doc.meta as Doc).version)))
-    throw new RosterError('request.precondition_failed');
+  if (!tagMatches(ifMatch, tagOf(doc))) throw new RosterError('request.precondition_failed');
 }
 
 /** Weak comparison of a list of entity tags with one tag (RFC 9110 §8.8.3.2), `*` matching any. */

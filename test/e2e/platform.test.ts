@@ -14,6 +14,7 @@ describeE2e('console end to end: a platform account [sqlite, chromium]', () => {
   let root: { tenant: string; username: string; secret: string };
 
   const h = useConsole(async (r) => {
+    root = await platformAccount(r);
     tenant = await r.newTenant(TENANT);
     await must(tenant.api, '/api/v1/products', { sku: SKU, name: 'TPS reports' });
     await must(tenant.api, '/api/v1/pools', { product: SKU, name: 'tps-pool', capacity: 1 });
@@ -31,7 +32,6 @@ describeE2e('console end to end: a platform account [sqlite, chromium]', () => {
 
   it('shows the key state and node rates; on a tenant, its waitlist with the longest wait', async () => {
     const { page, roster } = h();
-    root ??= await platformAccount(roster);
     await page.goto(roster.console);
     await signIn(page, roster, root);
 

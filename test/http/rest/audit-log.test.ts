@@ -673,7 +673,20 @@ describeEachStore('REST verifiable audit log', (kind) => {
         // Paging through a filter gives the same.
         expect(await allEntries(one.api, {}, query, 1), `${query} by pages of 1`).toEqual(expected);
         expect(got.length, query).toBeLessThan(all.length);
+        // Newest first: the same entries in reverse, whole or by pages of 1 (the cursor keeps the order).
+        const newestFirst = [...expected].reverse();
+        expect(await allEntries(one.api, {}, `${query}&order=desc`), `${query} desc`).toEqual(newestFirst);
+        expect(await allEntries(one.api, {}, `${query}&order=desc`, 1), `${query} desc by 1`).toEqual(
+          newestFirst,
+        );
       }
+      expect(await allEntries(one.api, {}, 'order=asc')).toEqual(all);
+      expect(await allEntries(one.api, {}, 'order=desc', 3)).toEqual([...all].reverse());
+      const newest = await one.api.get('/api/v1/audit/entries?order=desc&limit=2');
+      expect(newest.body.items).toEqual(all.slice(-2).reverse());
+      const bad = await one.api.get('/api/v1/audit/entries?order=newest');
+      expect(bad.status, bad.raw).toBe(400);
+      expect(bad.headers['content-type']).toMatch(/application\/problem\+json/);
       // Every one-field filter used above matched something (the cases prove narrowing, not emptiness).
       for (const [query, match] of cases.slice(0, -1))
         expect(all.filter(match).length, query).toBeGreaterThan(0);

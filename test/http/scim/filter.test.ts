@@ -485,6 +485,13 @@ const USER_CASES: readonly Case[] = [
   ['userName co of three characters, any case', () => cmp('userName', 'co', 'ABC')],
   ['userName co of the whole name', () => cmp('userName', 'co', 'heidi')],
   ['userName co, no match', () => cmp('userName', 'co', 'zzq'), 'none'],
+  // Many trigrams, only the rarest few kept: one in the middle that nobody holds means nobody matches.
+  [
+    'userName co, long, one trigram held by nobody',
+    () => cmp('userName', 'co', 'provisioning.sQrvice'),
+    'none',
+  ],
+  ['userName co, long', () => cmp('userName', 'co', 'service.account.number')],
   ['userName ew', () => cmp('userName', 'ew', 'ABC')],
   ['userName ew a domain', () => cmp('userName', 'ew', '@example.com')],
   ['userName pr', () => pr('userName'), 'all'],
