@@ -34,9 +34,10 @@ import { migrateToLatest } from './platform/db/migrations.js';
 import { transact } from './platform/db/tx.js';
 import { RosterError } from './platform/errors.js';
 import { type ClosableRateLimiter, openRateLimiter } from './platform/http/rate-limit.js';
+import { RequestTally } from './platform/http/request-counts.js';
 import { problemSchema } from './platform/http/schemas.js';
 import { createHttpServer } from './platform/http/server.js';
-import { systemRoutes } from './platform/http/system-routes.js';
+import { requestActivityRoutes, systemRoutes } from './platform/http/system-routes.js';
 import { createLogger } from './platform/logging.js';
 import { Metrics } from './platform/metrics.js';
 import { scimRoutes } from './scim/routes.js';
@@ -70,6 +71,8 @@ export interface App {
   readonly logger: Logger;
   /** True when this start created the key file (first start). */
   readonly keyFileCreated: boolean;
+  /** Requests answered per scope and minute, written every ROSTER_REQUEST_COUNTS_FLUSH_INTERVAL (`flush()`). */
+  readonly requestCounts: RequestTally;
   /** Stops accepting requests, lets in-flight ones finish, then closes the store. */
   close(): Promise<void>;
 }
@@ -120,7 +123,13 @@ export async function buildServices(
     grantable: (q, actor, tenantId, grants) => roles.assertGrantable(q, actor, tenantId, grants),
   });
   roles.registerUseCheck((q, tenantId, role) => admins.namesRole(q, tenantId, role));
-  const licenses = new LicenseService({ db, clock, audit, users });
+  const licenses = new LicenseService({
+    db,
+    clock,
+    audit,
+    users,
+    usage: { sampleIntervalMs: config.usageSampleInterval, retentionDays: config.usageRetentionDays },
+  });
   users.onChange((tx, ctx, before, after) => licenses.onUserChanged(tx, ctx, before, after));
   const committer = new GroupCommitter(db, { onBatch: (stats) => metrics.recordBatch(stats) });
   const lifecycle = new LifecycleService({ db, clock, audit, keys, users, licenses, committer, metrics });
@@ -186,12 +195,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // Shared through Redis when ROSTER_REDIS_URL is set; in process otherwise (and while Redis is unreachable).
     limiter = await openRateLimiter(config, logger, metrics);
     const rateLimiter = limiter;
+    const requestCounts = new RequestTally({
+      db,
+      clock,
+      logger,
+      metrics,
+      flushIntervalMs: config.requestCountsFlushInterval,
+    });
     const http = await createHttpServer({
       logger,
       bodyLimit: config.bodyLimit,
       rateLimits: { tenant: config.rateLimitTenant, global: config.rateLimitGlobal },
       limiter: rateLimiter,
       metrics,
+      requestCounts,
       authenticate: (secret) => services.tokens.authenticate(secret),
       authenticateSession: (cookie, method, csrf) =>
         services.admins.authenticateSession(cookie, method, csrf),
@@ -261,6 +278,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       },
     });
     systemRoutes(http, { db, metrics });
+    requestActivityRoutes(http, { db, clock });
     identityRoutes(http, services);
     accessRoutes(http, services);
     adminRoutes(http, services);
@@ -280,6 +298,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     scimRoutes(http, services);
     consoleRoutes(http, { root: CONSOLE_DIST });
     await http.ready();
+    requestCounts.start();
     // The loop runs in a worker thread with its own connection, unless the store cannot be shared that way
     // (SQLite in memory) or a test drives time with its own clock.
     const thread =
@@ -310,6 +329,23 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const keyJobs = setInterval(resumeKeys, 30_000);
     keyJobs.unref();
     resumeKeys();
+    // The pools' utilisation history: a sampling round now and every ROSTER_USAGE_SAMPLE_INTERVAL (a tick
+    // that finds the previous round still running is skipped).
+    let usageRound: Promise<void> | undefined;
+    const sampleUsage = () => {
+      usageRound ??= services.licenses
+        .sampleUsage()
+        .then(
+          () => undefined,
+          (err: unknown) => logger.warn({ err }, 'utilisation sampling failed'),
+        )
+        .finally(() => {
+          usageRound = undefined;
+        });
+    };
+    const usageSampler = setInterval(sampleUsage, config.usageSampleInterval);
+    usageSampler.unref();
+    sampleUsage();
     let closed: Promise<void> | undefined;
     return {
       http,
@@ -318,15 +354,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       services,
       logger,
       keyFileCreated,
+      requestCounts,
       close() {
         closed ??= (async () => {
           clearInterval(purge);
           clearInterval(keyJobs);
+          clearInterval(usageSampler);
           services.rotation.stop();
           await http.close();
           await rateLimiter.close();
+          // Every request has been answered: what they counted goes to the store before it closes.
+          await requestCounts.close();
           await services.rotation.settle();
           await services.committer.close();
+          await usageRound;
           await integrator.stop();
           await thread?.stop();
           await services.tokens.flush();

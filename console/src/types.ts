@@ -103,7 +103,32 @@ export interface Pool {
   readonly waitlisted: number;
   readonly location: { site: string | null; country: string | null } | null;
   readonly priority: number;
+  /** Percent of capacity the pool is meant to run at (1-100, default 90); drawn, not enforced. */
+  readonly utilisationCap: number;
   readonly version: number;
+}
+
+/** A pool's seat counters at one instant of its utilisation history. */
+export interface UsagePoint {
+  readonly at: string;
+  readonly capacity: number;
+  readonly used: number;
+  readonly waitlisted: number;
+}
+
+/** GET /api/v1/products/{sku}/usage: each pool's history over [since, until]. */
+export interface ProductUsage {
+  readonly product: string;
+  readonly since: string;
+  readonly until: string;
+  readonly pools: readonly {
+    readonly id: string;
+    readonly name: string;
+    readonly capacity: number;
+    readonly utilisationCap: number;
+    /** In time order; the first may be the value in force at since (its `at` is then since). */
+    readonly items: readonly UsagePoint[];
+  }[];
 }
 
 export interface Assignment {
@@ -194,4 +219,21 @@ export interface KeyJob {
   readonly done: number;
   readonly createdAt: string;
   readonly finishedAt?: string | null;
+}
+
+/** GET /api/v1/requests/activity: requests answered in the scope per bucket, by outcome (buckets with requests). */
+export interface RequestActivity {
+  readonly bucket: 'minute' | 'hour';
+  readonly since: string;
+  readonly until: string;
+  readonly items: readonly {
+    readonly start: string;
+    readonly requests: number;
+    /** 4xx other than 429. */
+    readonly clientErrors: number;
+    /** 5xx. */
+    readonly serverErrors: number;
+    /** 429. */
+    readonly throttled: number;
+  }[];
 }

@@ -115,9 +115,8 @@ export interface CheckpointRow {
   note: string;
 }
 
-/** Lengths of the ISO-8601 prefix that names a bucket: `2026-12-04T08:15` (minute), `2026-12-04T08` (hour). */
-export const BUCKET_PREFIX = { minute: 16, hour: 13 } as const;
-export type Bucket = keyof typeof BUCKET_PREFIX;
+/** Activity counts per minute or hour (the bucket keys the store groups by). */
+export { BUCKET_PREFIX, type Bucket } from '../platform/time-buckets.js';
 
 /** The order of an entry listing: by sequence, oldest first (`asc`) or newest first (`desc`). */
 export type EntryOrder = 'asc' | 'desc';

@@ -5,8 +5,16 @@ import { RosterError } from '../platform/errors.js';
 import { errorResponses, listOf, pageQuery } from '../platform/http/schemas.js';
 import { tenantContextOf } from '../platform/http/server.js';
 import { decodeSeqCursor, encodeCursor } from '../platform/paging.js';
+import {
+  type Bucket,
+  bucketQuery,
+  bucketRange,
+  bucketStart,
+  instantOf,
+  MAX_BUCKETS,
+} from '../platform/time-buckets.js';
 import { type Integrator, originOf } from './integrator.js';
-import { BUCKET_PREFIX, type Bucket, type CheckpointRow, type EntryOrder, treeOf } from './model.js';
+import { type CheckpointRow, type EntryOrder, treeOf } from './model.js';
 import type { AuditProofs } from './proofs.js';
 import { computeReport, holdersAt, parsePeriod } from './report.js';
 import { renderCsv, renderPdf } from './report-render.js';
@@ -62,8 +70,6 @@ const whoAndWhat = {
 } as const;
 const noQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
 const count = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
-/** Most buckets one activity answer counts (a day of minutes, two months of hours). */
-const MAX_BUCKETS = 1440;
 const b64 = (v: Uint8Array): string => Buffer.from(v).toString('base64');
 const scopeNote =
   'Tenant tokens (or platform tokens with Roster-Tenant) act on the tenant tree; platform tokens alone on the platform tree.';
@@ -79,10 +85,6 @@ function checkpointView(logName: string, tenantId: string | null, c: CheckpointR
 }
 
 /** Canonical UTC form of an accepted date-time query value. */
-function isoOf(value: string | undefined): string | undefined {
-  return value === undefined ? undefined : new Date(value).toISOString();
-}
-
 /** The audit trail, its Merkle log (checkpoints, proofs, public key) and the reports computed from it. */
 export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
   app.addSchema(entrySchema);
@@ -137,8 +139,8 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
         { fromSeq: decodeSeqCursor(cursor), limit, order },
         {
           ...filter,
-          ...(since !== undefined ? { since: isoOf(since) } : {}),
-          ...(until !== undefined ? { until: isoOf(until) } : {}),
+          ...(since !== undefined ? { since: instantOf(since) } : {}),
+          ...(until !== undefined ? { until: instantOf(until) } : {}),
         },
       );
       return {
@@ -164,9 +166,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
           type: 'object',
           additionalProperties: false,
           properties: {
-            since: { ...instant, description: 'Default: one hour before until' },
-            until: { ...instant, description: 'Default: now' },
-            bucket: { type: 'string', enum: Object.keys(BUCKET_PREFIX), default: 'minute' },
+            ...bucketQuery,
             ...whoAndWhat,
           },
         },
@@ -193,18 +193,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
     },
     async (req) => {
       const { bucket, action, actor } = req.query;
-      const until = isoOf(req.query.until) ?? s.clock.now().toISOString();
-      const since = isoOf(req.query.since) ?? new Date(Date.parse(until) - 3_600_000).toISOString();
-      const width = bucket === 'hour' ? 3_600_000 : 60_000;
-      const span = Date.parse(until) - Date.parse(since);
-      if (span <= 0) {
-        throw new RosterError('request.invalid_parameter', { detail: 'until must be after since' });
-      }
-      if (span > MAX_BUCKETS * width) {
-        throw new RosterError('request.invalid_parameter', {
-          detail: `The range holds more than ${MAX_BUCKETS} buckets of a ${bucket}: narrow it or use bucket=hour`,
-        });
-      }
+      const { since, until } = bucketRange(req.query, s.clock.now());
       const rows = await s.audit.activity(
         s.db.kysely,
         scope(req),
@@ -216,15 +205,12 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
         },
         bucket,
       );
-      // A bucket's start as an instant: the key is an ISO prefix, completed with zeros.
-      const startOf = (key: string) =>
-        new Date(`${key}${bucket === 'hour' ? ':00' : ''}:00.000Z`).toISOString();
       return {
         since,
         until,
         bucket,
         total: rows.reduce((n, r) => n + r.count, 0),
-        buckets: rows.map((r) => ({ start: startOf(r.key), count: r.count })),
+        buckets: rows.map((r) => ({ start: bucketStart(r.key, bucket), count: r.count })),
       };
     },
   );
@@ -267,8 +253,8 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
       const rows = await s.proofs.listCheckpoints(treeOf(tenantId), {
         afterSize: decodeSeqCursor(cursor),
         limit: limit + 1,
-        ...(since !== undefined ? { since: isoOf(since) } : {}),
-        ...(until !== undefined ? { until: isoOf(until) } : {}),
+        ...(since !== undefined ? { since: instantOf(since) } : {}),
+        ...(until !== undefined ? { until: instantOf(until) } : {}),
       });
       const items = rows.slice(0, limit);
       const last = items[items.length - 1];
@@ -436,7 +422,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
     },
     async (req) => {
       const ctx = tenantContextOf(req);
-      const at = isoOf(req.query.at) ?? '';
+      const at = instantOf(req.query.at) ?? '';
       const c = await currentCheckpoint(ctx.tenantId);
       const { product, group, role } = req.query;
       const what =

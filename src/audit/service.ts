@@ -2,7 +2,8 @@ import type { Clock } from '../platform/clock.js';
 import { isoTime } from '../platform/clock.js';
 import { actorRef, type Context } from '../platform/context.js';
 import type { Queryable } from '../platform/db/index.js';
-import type { AuditEntry, AuditRecord, Bucket, EntryOrder } from './model.js';
+import type { Bucket } from '../platform/time-buckets.js';
+import type { AuditEntry, AuditRecord, EntryOrder } from './model.js';
 import { type AppendRow, appendEntries, countEntriesBy, type EntryFilter, listEntries } from './store.js';
 
 /**

@@ -34,6 +34,8 @@ export interface Pool {
   readonly waitlisted: number;
   readonly location: PoolLocation | null;
   readonly priority: number;
+  /** Percent of capacity the pool is meant to run at (1-100): drawn and watched, not enforced. */
+  readonly utilisationCap: number;
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -60,6 +62,41 @@ export interface Assignment {
 
 /** The default priority of a pool: lower numbers are tried first. */
 export const DEFAULT_POOL_PRIORITY = 100;
+
+/** The default utilisation cap of a pool, in percent of its capacity. */
+export const DEFAULT_UTILISATION_CAP = 90;
+
+/** A pool's seat counters at one sampling instant (`pool_usage`). */
+export interface UsagePoint {
+  readonly at: string;
+  readonly capacity: number;
+  readonly used: number;
+  readonly waitlisted: number;
+}
+
+/** One pool's utilisation history over a time range. */
+export interface PoolHistory {
+  readonly id: string;
+  readonly name: string;
+  readonly capacity: number;
+  readonly utilisationCap: number;
+  /** In time order; the first may be the value in force at the range's start (its `at` is then `since`). */
+  readonly items: readonly UsagePoint[];
+}
+
+/** The utilisation history of a product's pools over [since, until]. */
+export interface ProductUsage {
+  readonly product: string;
+  readonly since: string;
+  readonly until: string;
+  readonly pools: readonly PoolHistory[];
+}
+
+/** The sampling instant of `now`: its time truncated to a multiple of the interval (since the epoch). */
+export function samplingInstant(now: Date, intervalMs: number): string {
+  const ms = now.getTime();
+  return new Date(ms - (((ms % intervalMs) + intervalMs) % intervalMs)).toISOString();
+}
 
 /** A user's location as far as pool eligibility is concerned. */
 export interface Whereabouts {

@@ -1,4 +1,4 @@
-import type { Assignment, Pool, Product } from './model.js';
+import type { Assignment, Pool, Product, ProductUsage } from './model.js';
 
 export function presentProduct(p: Product) {
   return {
@@ -20,6 +20,7 @@ export function presentPool(p: Pool) {
     waitlisted: p.waitlisted,
     location: p.location,
     priority: p.priority,
+    utilisationCap: p.utilisationCap,
     version: p.version,
     createdAt: p.createdAt,
     updatedAt: p.updatedAt,
@@ -33,5 +34,20 @@ export function presentAssignment(a: Assignment) {
     source: a.source,
     ...(a.pool ? { pool: a.pool } : {}),
     ...(a.waitlistPosition !== null ? { waitlistPosition: a.waitlistPosition } : {}),
+  };
+}
+
+export function presentUsage(u: ProductUsage) {
+  return {
+    product: u.product,
+    since: u.since,
+    until: u.until,
+    pools: u.pools.map((p) => ({
+      id: p.id,
+      name: p.name,
+      capacity: p.capacity,
+      utilisationCap: p.utilisationCap,
+      items: p.items.map((i) => ({ at: i.at, capacity: i.capacity, used: i.used, waitlisted: i.waitlisted })),
+    })),
   };
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { etagOf } from '../platform/etag.js';
 import { errorResponses, listOf, noContent } from '../platform/http/schemas.js';
 import { ifMatchOf, sendNoContent, tenantContextOf } from '../platform/http/server.js';
-import { presentAssignment, presentPool, presentProduct } from './present.js';
+import { presentAssignment, presentPool, presentProduct, presentUsage } from './present.js';
 import {
   assignBody,
   assignmentResponse,
@@ -15,6 +15,9 @@ import {
   poolResponse,
   productCreateBody,
   productResponse,
+  usageParams,
+  usageQuery,
+  usageResponse,
 } from './schema.js';
 import type { LicenseService, PoolInput } from './service.js';
 
@@ -33,6 +36,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
   app.addSchema(productResponse);
   app.addSchema(poolResponse);
   app.addSchema(assignmentResponse);
+  app.addSchema(usageResponse);
   const tenant = { auth: 'tenant' as const };
 
   app.post<{ Body: { sku: string; name: string } }>(
@@ -62,6 +66,22 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
       const page = await s.licenses.listProducts(tenantContextOf(req), req.query);
       return { ...page, items: page.items.map(presentProduct) };
     },
+  );
+
+  app.get<{ Params: { sku: string }; Querystring: { since?: string; until?: string } }>(
+    '/api/v1/products/:sku/usage',
+    {
+      config: { ...tenant, permission: 'pools:read' },
+      schema: {
+        tags: ['licenses'],
+        description:
+          "The utilisation history of the product's pools over [since, until] (default: the 24 hours up to now; at most 400 days): each pool's rows in time order, written by the sampler when a counter changed, the first being the value in force at `since`. At most the newest 10000 rows per pool.",
+        params: usageParams,
+        querystring: usageQuery,
+        response: { 200: { $ref: 'ProductUsage#' }, ...errorResponses },
+      },
+    },
+    async (req) => presentUsage(await s.licenses.usage(tenantContextOf(req), req.params.sku, req.query)),
   );
 
   app.post<{ Body: Required<Pick<PoolInput, 'product' | 'name' | 'capacity'>> & PoolInput }>(
@@ -128,7 +148,7 @@ export function licenseRoutes(app: FastifyInstance, s: { licenses: LicenseServic
       schema: {
         tags: ['licenses'],
         description:
-          'Rename, resize, reprioritise or rescope a pool. Lowering capacity below `used` is refused (409).',
+          'Rename, resize, reprioritise, rescope or change the utilisation cap of a pool. Lowering capacity below `used` is refused (409).',
         params: idParams,
         body: poolPatchBody,
         response: { 200: { $ref: 'Pool#' }, ...writeErrors },

@@ -21,6 +21,13 @@ const priority = {
   maximum: 1_000_000,
   description: 'lower is tried first (default 100)',
 } as const;
+const utilisationCap = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 100,
+  description:
+    'percent of capacity the pool is meant to run at (default 90): drawn and watched, the allocator still fills to capacity',
+} as const;
 
 export const productCreateBody = {
   type: 'object',
@@ -58,13 +65,20 @@ export const poolCreateBody = {
     capacity,
     location: { anyOf: [location, { type: 'null' }] },
     priority,
+    utilisationCap,
   },
 } as const;
 
 export const poolPatchBody = {
   type: 'object',
   additionalProperties: false,
-  properties: { name: str(128), capacity, location: { anyOf: [location, { type: 'null' }] }, priority },
+  properties: {
+    name: str(128),
+    capacity,
+    location: { anyOf: [location, { type: 'null' }] },
+    priority,
+    utilisationCap,
+  },
 } as const;
 
 const nullableString = { type: ['string', 'null'] };
@@ -81,6 +95,7 @@ export const poolResponse = {
     waitlisted: { type: 'integer' },
     location: { type: ['object', 'null'], properties: { site: nullableString, country: nullableString } },
     priority: { type: 'integer' },
+    utilisationCap: { type: 'integer', description: 'percent of capacity the pool is meant to run at' },
     version: { type: 'integer' },
     createdAt: { type: 'string' },
     updatedAt: { type: 'string' },
@@ -91,6 +106,67 @@ export const poolListQuery = {
   type: 'object',
   additionalProperties: false,
   properties: { ...pageQuery, product: sku },
+} as const;
+
+const instant = { type: 'string', format: 'date-time' } as const;
+
+export const usageParams = {
+  type: 'object',
+  required: ['sku'],
+  properties: { sku },
+} as const;
+
+export const usageQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    since: { ...instant, description: 'Default: 24 hours before until' },
+    until: { ...instant, description: 'Default: now' },
+  },
+} as const;
+
+const usagePoint = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['at', 'capacity', 'used', 'waitlisted'],
+  properties: {
+    at: { type: 'string' },
+    capacity: { type: 'integer' },
+    used: { type: 'integer' },
+    waitlisted: { type: 'integer' },
+  },
+} as const;
+
+export const usageResponse = {
+  $id: 'ProductUsage',
+  type: 'object',
+  additionalProperties: false,
+  required: ['product', 'since', 'until', 'pools'],
+  properties: {
+    product: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    pools: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'name', 'capacity', 'utilisationCap', 'items'],
+        properties: {
+          id: { type: 'string' },
+          name: { type: 'string' },
+          capacity: { type: 'integer', description: 'now' },
+          utilisationCap: { type: 'integer', description: 'now' },
+          items: {
+            type: 'array',
+            description:
+              'The rows in [since, until] in time order (the newest 10000), preceded by the value in force at since (shown at since)',
+            items: usagePoint,
+          },
+        },
+      },
+    },
+  },
 } as const;
 
 export const assignmentResponse = {

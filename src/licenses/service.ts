@@ -14,9 +14,12 @@ import {
   type Assignment,
   type AssignmentSource,
   DEFAULT_POOL_PRIORITY,
+  DEFAULT_UTILISATION_CAP,
   type Pool,
   type PoolLocation,
   type Product,
+  type ProductUsage,
+  samplingInstant,
   skuKey,
 } from './model.js';
 import * as store from './store.js';
@@ -26,7 +29,16 @@ interface Deps {
   readonly clock: Clock;
   readonly audit: AuditLog;
   readonly users: UserService;
+  /** The utilisation history's sampling interval and retention (defaults: 60 s, 400 days). */
+  readonly usage?: { readonly sampleIntervalMs?: number; readonly retentionDays?: number };
 }
+
+/** The longest time range one usage answer covers. */
+export const MAX_USAGE_RANGE_DAYS = 400;
+/** The most rows of one pool a usage answer holds (the newest of the range). */
+export const MAX_USAGE_POINTS = 10_000;
+const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 
 const UNIQUES: Record<string, ErrorCode> = {
   products_sku_uq: 'licenses.sku_taken',
@@ -40,6 +52,7 @@ export interface PoolInput {
   capacity?: number;
   location?: { site?: string | null; country?: string | null } | null;
   priority?: number;
+  utilisationCap?: number;
 }
 
 /** The audit form of an assignment (no PII: product, pool and state only). */
@@ -76,8 +89,14 @@ export class LicenseService {
    * would), so a found product can be remembered; unknown SKUs are always asked of the store.
    */
   readonly #products = new Map<string, Product>();
+  readonly #sampleIntervalMs: number;
+  readonly #retentionMs: number;
+  /** When this process last deleted expired history (at most hourly). */
+  #lastPurge: number | undefined;
   constructor(deps: Deps) {
     this.#d = deps;
+    this.#sampleIntervalMs = deps.usage?.sampleIntervalMs ?? 60_000;
+    this.#retentionMs = (deps.usage?.retentionDays ?? 400) * DAY_MS;
   }
 
   // ---- products
@@ -180,6 +199,7 @@ export class LicenseService {
           site: loc?.site ?? null,
           country: loc?.country ?? null,
           priority: input.priority ?? DEFAULT_POOL_PRIORITY,
+          utilisation_cap: input.utilisationCap ?? DEFAULT_UTILISATION_CAP,
           version: 1,
           created_at: now.toISOString(),
           updated_at: now.toISOString(),
@@ -222,8 +242,8 @@ export class LicenseService {
   }
 
   /**
-   * Changes a pool's name, capacity, priority or location. Lowering capacity below the seats in use is
-   * refused; raising it serves the waitlist at once.
+   * Changes a pool's name, capacity, priority, utilisation cap or location. Lowering capacity below the seats
+   * in use is refused; raising it serves the waitlist at once.
    * @throws licenses.pool_not_found, licenses.capacity_below_used, request.precondition_failed
    */
   async updatePool(
@@ -247,6 +267,7 @@ export class LicenseService {
           name: patch.name?.trim() ?? before.name,
           capacity,
           priority: patch.priority ?? before.priority,
+          utilisationCap: patch.utilisationCap ?? before.utilisationCap,
           site: loc?.site ?? null,
           country: loc?.country ?? null,
           updatedAt: isoTime(this.#d.clock),
@@ -278,17 +299,107 @@ export class LicenseService {
     );
   }
 
-  /** Deletes a pool that holds no seat. @throws licenses.pool_not_found, licenses.pool_in_use */
+  /**
+   * Deletes a pool that holds no seat, and its utilisation history with it.
+   * @throws licenses.pool_not_found, licenses.pool_in_use
+   */
   async deletePool(ctx: TenantContext, id: string, ifMatch?: string): Promise<void> {
     await transact(this.#d.db, async (tx) => {
       const before = await store.findPool(tx, ctx.tenantId, id);
       if (!before) throw new RosterError('licenses.pool_not_found');
       checkIfMatch(ifMatch, before.version);
       if (!(await store.deleteIdlePool(tx, ctx.tenantId, id))) throw new RosterError('licenses.pool_in_use');
+      await store.deleteUsageOfPool(tx, ctx.tenantId, id);
       await this.#d.audit.record(tx, ctx, ctx.tenantId, [
         { action: 'pool.deleted', targetType: 'pool', targetId: id, before: auditPool(before), after: null },
       ]);
     });
+  }
+
+  // ---- utilisation history
+
+  /**
+   * One sampling round, in one transaction: records the counters (capacity, used, waitlisted) of every pool
+   * of every tenant whose counters changed since its latest row, at `now` truncated to the sampling
+   * interval. At most once an hour (per process) it first deletes the rows past the retention, and the few
+   * rows a concurrent sampler may have written for a pool deleted meanwhile.
+   */
+  async sampleUsage(
+    now: Date = this.#d.clock.now(),
+  ): Promise<{ at: string; written: number; purged: number }> {
+    const at = samplingInstant(now, this.#sampleIntervalMs);
+    const ms = now.getTime();
+    const purge = this.#lastPurge === undefined || ms - this.#lastPurge >= HOUR_MS;
+    const result = await transact(this.#d.db, async (tx) => {
+      let purged = 0;
+      if (purge) {
+        purged += await store.deleteUsageBefore(tx, new Date(ms - this.#retentionMs).toISOString());
+        // Orphans are recent: written by a round that overlapped the pool's deletion.
+        const recent = ms - 2 * HOUR_MS - 2 * this.#sampleIntervalMs;
+        purged += await store.deleteOrphanUsage(tx, new Date(recent).toISOString());
+      }
+      const written = await store.recordUsage(tx, at);
+      return { at, written, purged };
+    });
+    if (purge) this.#lastPurge = ms;
+    return result;
+  }
+
+  /**
+   * The utilisation history of a product's pools over [since, until] (defaults: the 24 hours up to now).
+   * Each pool's rows in the range come in time order, preceded by its latest row before `since`, shown at
+   * `since`: the value in force when the range starts. A pool with more than MAX_USAGE_POINTS rows in the
+   * range gets only the newest MAX_USAGE_POINTS, and then nothing carried in.
+   * @throws licenses.product_not_found, request.invalid_parameter (a reversed or too long range)
+   */
+  async usage(
+    ctx: TenantContext,
+    sku: string,
+    range: { since?: string; until?: string },
+  ): Promise<ProductUsage> {
+    const untilMs = range.until === undefined ? this.#d.clock.now().getTime() : Date.parse(range.until);
+    const sinceMs = range.since === undefined ? untilMs - DAY_MS : Date.parse(range.since);
+    if (!Number.isFinite(sinceMs) || !Number.isFinite(untilMs)) {
+      throw new RosterError('request.invalid_parameter', { detail: 'since and until must be date-times' });
+    }
+    if (sinceMs >= untilMs) {
+      throw new RosterError('request.invalid_parameter', {
+        detail: 'since must be before until',
+        errors: [{ pointer: '/querystring/since', detail: 'must be before until' }],
+      });
+    }
+    if (untilMs - sinceMs > MAX_USAGE_RANGE_DAYS * DAY_MS) {
+      throw new RosterError('request.invalid_parameter', {
+        detail: `The range is longer than ${MAX_USAGE_RANGE_DAYS} days: narrow it`,
+        errors: [
+          { pointer: '/querystring/since', detail: `is more than ${MAX_USAGE_RANGE_DAYS} days before until` },
+        ],
+      });
+    }
+    const since = new Date(sinceMs).toISOString();
+    const until = new Date(untilMs).toISOString();
+    const db = this.#d.db.kysely;
+    const product = await store.findProductBySku(db, ctx.tenantId, skuKey(sku));
+    if (!product) throw new RosterError('licenses.product_not_found');
+    const pools = await store.poolsOfProduct(db, ctx.tenantId, product.id);
+    const ids = pools.map((p) => p.id);
+    const [inForce, rows] = await Promise.all([
+      store.usageInForce(db, ctx.tenantId, ids, since),
+      // One more than the bound tells a pool whose range holds more rows than it.
+      store.usageBetween(db, ctx.tenantId, ids, since, until, MAX_USAGE_POINTS + 1),
+    ]);
+    return {
+      product: product.sku,
+      since,
+      until,
+      pools: pools.map((p) => {
+        const items = rows.get(p.id) ?? [];
+        // Too many rows: the newest MAX_USAGE_POINTS, and nothing carried in (the value at since is unknown).
+        if (items.length > MAX_USAGE_POINTS) return { ...p, items: items.slice(-MAX_USAGE_POINTS) };
+        const first = inForce.get(p.id);
+        return { ...p, items: first && items[0]?.at !== since ? [{ ...first, at: since }, ...items] : items };
+      }),
+    };
   }
 
   // ---- assignments

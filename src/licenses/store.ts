@@ -2,7 +2,7 @@ import { type ExpressionBuilder, sql } from 'kysely';
 import { rowsByKey } from '../platform/db/batch.js';
 import type { Queryable } from '../platform/db/index.js';
 import type { Database, PoolsTable } from '../platform/db/schema.js';
-import type { Assignment, AssignmentSource, AssignmentState, Pool, Product } from './model.js';
+import type { Assignment, AssignmentSource, AssignmentState, Pool, Product, UsagePoint } from './model.js';
 
 // ---- products
 
@@ -143,6 +143,7 @@ function toPool(r: PoolRow): Pool {
     waitlisted: Number(r.waitlisted ?? 0),
     location: r.site === null && r.country === null ? null : { site: r.site, country: r.country },
     priority: r.priority,
+    utilisationCap: Number(r.utilisation_cap),
     version: r.version,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -187,6 +188,7 @@ export async function updatePool(
     name: string;
     capacity: number;
     priority: number;
+    utilisationCap: number;
     site: string | null;
     country: string | null;
     updatedAt: string;
@@ -199,6 +201,7 @@ export async function updatePool(
       name_key: set.name.toLowerCase(),
       capacity: set.capacity,
       priority: set.priority,
+      utilisation_cap: set.utilisationCap,
       site: set.site,
       country: set.country,
       version: eb('version', '+', 1),
@@ -221,6 +224,211 @@ export async function deleteIdlePool(q: Queryable, tenantId: string, id: string)
     .where('used', '=', 0)
     .executeTakeFirst();
   return Number(res.numDeletedRows) === 1;
+}
+
+// ---- utilisation history (pool_usage)
+
+/**
+ * Writes one `pool_usage` row at `at` for every pool (of every tenant) whose counters differ from its
+ * latest row, or that has none, in one statement: INSERT … SELECT over the pools, each compared with its
+ * latest row (one backward step of the primary key per pool). A row is written only when that latest row
+ * is older than `at`, so a node whose clock lags never writes history out of order; nodes sampling the same
+ * instant meet on the primary key (pool_id, at) and all but the first write nothing. Returns the rows
+ * written.
+ */
+export async function recordUsage(q: Queryable, at: string): Promise<number> {
+  const res = await q
+    .insertInto('pool_usage')
+    .columns(['tenant_id', 'pool_id', 'at', 'capacity', 'used', 'waitlisted'])
+    .expression((eb) =>
+      eb
+        .selectFrom(
+          eb
+            .selectFrom('pools')
+            .select(['pools.tenant_id', 'pools.id', 'pools.capacity', 'pools.used'])
+            .select((e) => waitlistedCount(e))
+            .as('cur'),
+        )
+        .select([
+          'cur.tenant_id',
+          'cur.id',
+          sql<string>`cast(${at} as text)`.as('at'),
+          'cur.capacity',
+          'cur.used',
+          'cur.waitlisted',
+        ])
+        // 1 when the latest row is older than `at` and differs; 0 when it is not; null when there is none.
+        .where(
+          (e) =>
+            e.fn.coalesce(
+              e
+                .selectFrom('pool_usage as last')
+                .select((x) =>
+                  x
+                    .case()
+                    .when(
+                      x.and([
+                        x('last.at', '<', at),
+                        x.or([
+                          x('last.capacity', '<>', x.ref('cur.capacity')),
+                          x('last.used', '<>', x.ref('cur.used')),
+                          x('last.waitlisted', '<>', x.ref('cur.waitlisted')),
+                        ]),
+                      ]),
+                    )
+                    .then(sql.lit(1))
+                    .else(sql.lit(0))
+                    .end()
+                    .as('changed'),
+                )
+                .whereRef('last.pool_id', '=', 'cur.id')
+                .orderBy('last.at', 'desc')
+                .limit(1),
+              sql.lit(1),
+            ),
+          '=',
+          sql.lit(1),
+        ),
+    )
+    .onConflict((oc) => oc.columns(['pool_id', 'at']).doNothing())
+    .executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0);
+}
+
+/** Deletes every history row older than `cutoff` (retention); returns how many. */
+export async function deleteUsageBefore(q: Queryable, cutoff: string): Promise<number> {
+  const res = await q.deleteFrom('pool_usage').where('at', '<', cutoff).executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
+
+/**
+ * Deletes rows written since `since` for pools that no longer exist: a sampler on another node may have
+ * read a pool just before its deletion committed and written one last row after it.
+ */
+export async function deleteOrphanUsage(q: Queryable, since: string): Promise<number> {
+  const res = await q
+    .deleteFrom('pool_usage')
+    .where('at', '>=', since)
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb.selectFrom('pools').select(sql.lit(1).as('one')).whereRef('pools.id', '=', 'pool_usage.pool_id'),
+        ),
+      ),
+    )
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
+
+/** Deletes a pool's history (with the pool, in its transaction). */
+export async function deleteUsageOfPool(q: Queryable, tenantId: string, poolId: string): Promise<void> {
+  await q.deleteFrom('pool_usage').where('tenant_id', '=', tenantId).where('pool_id', '=', poolId).execute();
+}
+
+/** A product's pools as its usage history names them, oldest first. */
+export async function poolsOfProduct(
+  q: Queryable,
+  tenantId: string,
+  productId: string,
+): Promise<{ id: string; name: string; capacity: number; utilisationCap: number }[]> {
+  const rows = await q
+    .selectFrom('pools')
+    .select(['id', 'name', 'capacity', 'utilisation_cap'])
+    .where('tenant_id', '=', tenantId)
+    .where('product_id', '=', productId)
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    capacity: Number(r.capacity),
+    utilisationCap: Number(r.utilisation_cap),
+  }));
+}
+
+type UsageRow = { pool_id: string; at: string; capacity: number; used: number; waitlisted: number };
+
+function toUsagePoint(r: UsageRow): UsagePoint {
+  return { at: r.at, capacity: Number(r.capacity), used: Number(r.used), waitlisted: Number(r.waitlisted) };
+}
+
+/** Each pool's latest row before `before` (the value in force then), by pool id. */
+export async function usageInForce(
+  q: Queryable,
+  tenantId: string,
+  poolIds: readonly string[],
+  before: string,
+): Promise<Map<string, UsagePoint>> {
+  if (poolIds.length === 0) return new Map();
+  // One backward step of the primary key per pool and column: no scan of a pool's older rows.
+  const latest = <C extends 'at' | 'capacity' | 'used' | 'waitlisted'>(
+    eb: ExpressionBuilder<Database, 'pools'>,
+    column: C,
+  ) =>
+    eb
+      .selectFrom('pool_usage as v')
+      .select(`v.${column}` as `v.${C}`)
+      .whereRef('v.pool_id', '=', 'pools.id')
+      .where('v.at', '<', before)
+      .orderBy('v.at', 'desc')
+      .limit(1);
+  const rows = await q
+    .selectFrom('pools')
+    .select('pools.id as pool_id')
+    .select((eb) => [
+      latest(eb, 'at').as('at'),
+      latest(eb, 'capacity').as('capacity'),
+      latest(eb, 'used').as('used'),
+      latest(eb, 'waitlisted').as('waitlisted'),
+    ])
+    .where('pools.tenant_id', '=', tenantId)
+    .where('pools.id', 'in', [...poolIds])
+    .execute();
+  const out = new Map<string, UsagePoint>();
+  for (const r of rows) {
+    if (r.at === null) continue;
+    out.set(r.pool_id, toUsagePoint(r as UsageRow));
+  }
+  return out;
+}
+
+/** Each pool's rows in [since, until], in time order: the newest `perPool` of them (a window per pool). */
+export async function usageBetween(
+  q: Queryable,
+  tenantId: string,
+  poolIds: readonly string[],
+  since: string,
+  until: string,
+  perPool: number,
+): Promise<Map<string, UsagePoint[]>> {
+  if (poolIds.length === 0) return new Map();
+  const ranked = q
+    .selectFrom('pool_usage')
+    .select(['pool_id', 'at', 'capacity', 'used', 'waitlisted'])
+    .select((eb) =>
+      eb.fn
+        .agg<number>('row_number')
+        .over((ob) => ob.partitionBy('pool_id').orderBy('at', 'desc'))
+        .as('rn'),
+    )
+    .where('tenant_id', '=', tenantId)
+    .where('pool_id', 'in', [...poolIds])
+    .where('at', '>=', since)
+    .where('at', '<=', until);
+  const rows = await q
+    .selectFrom(ranked.as('r'))
+    .select(['r.pool_id', 'r.at', 'r.capacity', 'r.used', 'r.waitlisted'])
+    .where('r.rn', '<=', perPool)
+    .orderBy('r.pool_id')
+    .orderBy('r.at')
+    .execute();
+  const out = new Map<string, UsagePoint[]>();
+  for (const r of rows) {
+    const list = out.get(r.pool_id);
+    if (list) list.push(toUsagePoint(r));
+    else out.set(r.pool_id, [toUsagePoint(r)]);
+  }
+  return out;
 }
 
 /**

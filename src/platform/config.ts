@@ -25,12 +25,18 @@ export interface Config {
   readonly bodyLimit: number;
   readonly rateLimitTenant: number;
   readonly rateLimitGlobal: number;
+  /** Milliseconds between samples of the pools' utilisation history. */
+  readonly usageSampleInterval: number;
+  /** Days the utilisation history is kept. */
+  readonly usageRetentionDays: number;
   /** Resolved: when unset, `audit.key` in the folder of `keyFile`. */
   readonly auditKeyFile: string;
   readonly auditLogName: string;
   /** Milliseconds. */
   readonly auditCheckpointInterval: number;
   readonly auditIntegrator: boolean;
+  /** Milliseconds between writes of this node's per-tenant request counts. */
+  readonly requestCountsFlushInterval: number;
 }
 
 export class ConfigError extends Error {
@@ -229,6 +235,36 @@ export const SETTINGS = [
     parse: (raw, env) => parseRate(raw, env, 250),
   }),
   setting({
+    key: 'usageSampleInterval',
+    env: 'ROSTER_USAGE_SAMPLE_INTERVAL',
+    flag: 'usage-sample-interval',
+    secret: false,
+    description:
+      "Seconds between samples of the pools' seat counters for the utilisation history (1 to 3600)",
+    defaultText: '60',
+    parse(raw, env) {
+      if (raw === undefined || raw === '') return 60_000;
+      const n = Number(raw);
+      if (!/^\d+(\.\d+)?$/.test(raw.trim()) || n < 1 || n > 3600)
+        throw new ConfigError(env, 'must be a number of seconds from 1 to 3600');
+      return Math.round(n * 1000);
+    },
+  }),
+  setting({
+    key: 'usageRetentionDays',
+    env: 'ROSTER_USAGE_RETENTION_DAYS',
+    flag: 'usage-retention-days',
+    secret: false,
+    description: 'Days the utilisation history is kept; older samples are deleted hourly (1 to 3650)',
+    defaultText: '400',
+    parse(raw, env) {
+      if (raw === undefined || raw === '') return 400;
+      if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1 || Number(raw) > 3650)
+        throw new ConfigError(env, 'must be a whole number of days from 1 to 3650');
+      return Number(raw);
+    },
+  }),
+  setting({
     key: 'keyProvider',
     env: 'ROSTER_KEY_PROVIDER',
     flag: 'key-provider',
@@ -334,6 +370,21 @@ export const SETTINGS = [
       if (v === 'on' || v === 'true' || v === '1') return true;
       if (v === 'off' || v === 'false' || v === '0') return false;
       throw new ConfigError(env, 'must be on or off');
+    },
+  }),
+  setting({
+    key: 'requestCountsFlushInterval',
+    env: 'ROSTER_REQUEST_COUNTS_FLUSH_INTERVAL',
+    flag: 'request-counts-flush-interval',
+    secret: false,
+    description: 'Seconds between writes of the per-tenant request counts to the database (0.1 to 60)',
+    defaultText: '5',
+    parse(raw, env) {
+      if (raw === undefined || raw === '') return 5000;
+      const n = Number(raw);
+      if (!/^\d+(\.\d+)?$/.test(raw.trim()) || n < 0.1 || n > 60)
+        throw new ConfigError(env, 'must be a number of seconds from 0.1 to 60');
+      return Math.round(n * 1000);
     },
   }),
 ] as const;

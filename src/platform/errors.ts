@@ -207,6 +207,7 @@ export const ERROR_CATALOGUE = {
     status: 422,
   },
   'licenses.pool_not_found': { title: 'Pool not found', kind: 'not_found', status: 404 },
+  'licenses.product_not_found': { title: 'Product not found', kind: 'not_found', status: 404 },
   'licenses.capacity_below_used': {
     title: 'The capacity would be below the seats in use; release seats first',
     kind: 'conflict',

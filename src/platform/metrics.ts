@@ -70,6 +70,16 @@ export class Metrics {
     help: 'Age of the oldest audit entry not yet integrated, at the start of the last round',
     registers: [this.registry],
   });
+  readonly requestCountFlushFailures = new Counter({
+    name: 'roster_request_count_flush_failures_total',
+    help: 'Flushes of the per-tenant request counts that the database refused (the counts are kept and retried)',
+    registers: [this.registry],
+  });
+  readonly requestCountsDropped = new Counter({
+    name: 'roster_request_counts_dropped_total',
+    help: 'Requests left out of the per-tenant request counts: too many were held unwritten while the database was away',
+    registers: [this.registry],
+  });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'roster_' });

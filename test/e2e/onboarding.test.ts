@@ -77,6 +77,13 @@ describeE2e('console end to end: sign-in, onboarding and offboarding [sqlite, ch
     await expect.poll(() => textOf(page, `pool-used-${POOL}`)).toBe('1');
     expect(await textOf(page, `pool-capacity-${POOL}`)).toBe('5');
     await expect.poll(() => textOf(page, 'seats-total')).toBe('1 / 5');
+    // The pool's utilisation cap (default 90 %) is marked on its bar.
+    expect(await page.getByTestId(`pool-cap-${POOL}`).getAttribute('data-cap')).toBe('90');
+    // This tenant's own requests of the last ten minutes, counted by the server (the set-up's and the
+    // console's own): an error rate (a share of them, none failed), no 5xx, nothing throttled.
+    await expect.poll(() => textOf(page, 'error-rate'), { timeout: 12_000 }).toMatch(/^0(\.0)? %$/);
+    expect(await textOf(page, 'server-errors')).toBe('0');
+    expect(await textOf(page, 'throttled-count')).toBe('0');
 
     // Users → Onboard a person: the form, a confirmation, the answer.
     await page.getByTestId('nav-users').click();
@@ -101,6 +108,14 @@ describeE2e('console end to end: sign-in, onboarding and offboarding [sqlite, ch
     await expect.poll(() => textOf(page, 'recent-activity')).toContain('user.onboarded');
     await page.getByTestId('nav-licenses').click();
     await expect.poll(() => textOf(page, `pool-used-${POOL}`)).toBe('2');
+    // The utilisation history, kept by the server: the pool's last recorded seats are the two now in use.
+    await expect
+      .poll(
+        async () =>
+          (await page.getByTestId(`usage-history-${SKU}`).getByRole('img').getAttribute('aria-label')) ?? '',
+        { timeout: 12_000 },
+      )
+      .toContain(`${POOL} 2 of 5`);
 
     // The user page: the seat, then Offboard (confirmed) releases it.
     await page.getByTestId('nav-users').click();

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 import { base32Decode, TOTP_DEFAULTS, totp } from '../../src/access/admins/totp.js';
@@ -6,7 +5,7 @@ import { type App, buildApp } from '../../src/main.js';
 import type { Clock } from '../../src/platform/clock.js';
 import { loadConfig } from '../../src/platform/config.js';
 import { createLogger } from '../../src/platform/logging.js';
-import { ADMIN_TOKEN, type Client, clientFor } from '../support/app.js';
+import { ADMIN_TOKEN, type Client, clientFor, testEnv } from '../support/app.js';
 import { createTestStore, type TestStore } from '../support/stores.js';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -56,14 +55,13 @@ export async function startRoster(): Promise<E2eRoster> {
   let app: App | undefined;
   try {
     app = await buildApp(
-      loadConfig({
-        ROSTER_DATABASE_URL: store.url,
-        ROSTER_KEY_FILE: join(store.dir, 'roster.key'),
-        ROSTER_ADMIN_TOKEN: ADMIN_TOKEN,
-        ROSTER_LOG_LEVEL: 'silent',
-        ROSTER_RATE_LIMIT_TENANT: '0',
-        ROSTER_RATE_LIMIT_GLOBAL: '0',
-      }),
+      loadConfig(
+        testEnv(store, {
+          // The utilisation history and the request counts show within a second or two, not a minute.
+          ROSTER_USAGE_SAMPLE_INTERVAL: '1',
+          ROSTER_REQUEST_COUNTS_FLUSH_INTERVAL: '0.5',
+        }),
+      ),
       { logger: createLogger('silent'), clock },
     );
     await app.http.listen({ port: 0, host: '127.0.0.1' });

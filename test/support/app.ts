@@ -9,6 +9,22 @@ import { createTestStore, type StoreKind, type TestStore } from './stores.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789abcdef';
 
+/**
+ * The settings of a test app on `store`: its key file beside the store, the admin token, quiet logs and no
+ * rate limits (tests drive many requests quickly; the throttling tests turn the limits on themselves).
+ */
+export function testEnv(store: TestStore, env: Record<string, string> = {}): Record<string, string> {
+  return {
+    ROSTER_DATABASE_URL: store.url,
+    ROSTER_KEY_FILE: join(store.dir, 'roster.key'),
+    ROSTER_ADMIN_TOKEN: ADMIN_TOKEN,
+    ROSTER_LOG_LEVEL: 'silent',
+    ROSTER_RATE_LIMIT_TENANT: '0',
+    ROSTER_RATE_LIMIT_GLOBAL: '0',
+    ...env,
+  };
+}
+
 export interface Answer {
   readonly status: number;
   readonly headers: LightMyRequestResponse['headers'];
@@ -94,16 +110,7 @@ export function useTestApp(
   let store: TestStore | undefined;
   beforeAll(async () => {
     store = createTestStore(kind);
-    const config = loadConfig({
-      ROSTER_DATABASE_URL: store.url,
-      ROSTER_KEY_FILE: join(store.dir, 'roster.key'),
-      ROSTER_ADMIN_TOKEN: ADMIN_TOKEN,
-      ROSTER_LOG_LEVEL: 'silent',
-      // Tests drive many requests quickly; the throttling tests turn the limits on themselves.
-      ROSTER_RATE_LIMIT_TENANT: '0',
-      ROSTER_RATE_LIMIT_GLOBAL: '0',
-      ...env,
-    });
+    const config = loadConfig(testEnv(store, env));
     const app = await buildApp(config, {
       logger: createLogger('silent'),
       ...(options.clock ? { clock: options.clock } : {}),

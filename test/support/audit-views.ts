@@ -37,6 +37,20 @@ export const derivedFromAudit = (r: { method: string; url: string }): boolean =>
   DERIVED_FROM_AUDIT.has(`${r.method} ${r.url}`);
 
 /**
+ * Routes answering what background work keeps: each node's request counts (flushed every few seconds, and
+ * every request counts, a refused one too) and the pools' usage samples (taken every minute). They change while
+ * no request changes anything; their own suites (request-activity, pool-usage) check what requests do to them.
+ */
+export const KEPT_IN_BACKGROUND: ReadonlySet<string> = new Set([
+  'GET /api/v1/requests/activity',
+  'GET /api/v1/products/:sku/usage',
+]);
+
+/** Whether a GET route's answer is left out of the "nothing changed" state views (see above). */
+export const notStateView = (r: { method: string; url: string }): boolean =>
+  derivedFromAudit(r) || KEPT_IN_BACKGROUND.has(`${r.method} ${r.url}`);
+
+/**
  * A route's answer as a state view compares it: without what changes on every read or in the background:
  * `lastUsedAt` (written whenever a token is used), request ids, and audit entries' `leafIndex`.
  */

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { buildApp } from '../../src/main.js';
 import { loadConfig } from '../../src/platform/config.js';
 import type { RouteEntry } from '../../src/platform/http/server.js';
 import { createLogger } from '../../src/platform/logging.js';
-import { ADMIN_TOKEN } from './app.js';
+import { testEnv } from './app.js';
 import { createTestStore } from './stores.js';
 
 /**
@@ -13,17 +12,7 @@ import { createTestStore } from './stores.js';
  */
 export async function loadRouteTable(): Promise<RouteEntry[]> {
   const store = createTestStore('sqlite');
-  const app = await buildApp(
-    loadConfig({
-      ROSTER_DATABASE_URL: store.url,
-      ROSTER_KEY_FILE: join(store.dir, 'roster.key'),
-      ROSTER_ADMIN_TOKEN: ADMIN_TOKEN,
-      ROSTER_LOG_LEVEL: 'silent',
-      ROSTER_RATE_LIMIT_TENANT: '0',
-      ROSTER_RATE_LIMIT_GLOBAL: '0',
-    }),
-    { logger: createLogger('silent') },
-  );
+  const app = await buildApp(loadConfig(testEnv(store)), { logger: createLogger('silent') });
   try {
     return app.http.routeTable.map((r) => ({ ...r }));
   } finally {

@@ -1,23 +1,46 @@
 import { useId } from 'react';
 
+/** The default utilisation cap of a pool (percent of capacity), as the API defaults it. */
+export const DEFAULT_CAP = 90;
+
+/** How full a pool is: `full` at capacity, `high` at or above its utilisation cap, else `ok`. */
+export function utilisationLevel(used: number, capacity: number, cap: number): 'ok' | 'high' | 'full' {
+  const pct = capacity > 0 ? (used / capacity) * 100 : used > 0 ? 100 : 0;
+  if (pct >= 100) return 'full';
+  return capacity > 0 && pct >= cap ? 'high' : 'ok';
+}
+
 /**
  * Seat utilisation of one pool as a horizontal bar (inline SVG): seats used (solid) against capacity (the
- * marked line), then the waitlisted demand (hatched), which may reach past capacity.
+ * marked line), then the waitlisted demand (hatched), which may reach past capacity. A dashed marker stands
+ * at the pool's utilisation cap (`cap` percent of capacity); the bar turns amber from the cap on and red when
+ * the pool is full.
  */
-export function UtilisationBar(props: { used: number; capacity: number; waitlisted: number; label: string }) {
+export function UtilisationBar(props: {
+  used: number;
+  capacity: number;
+  waitlisted: number;
+  label: string;
+  /** Percent of capacity (default 90). */
+  cap?: number;
+  /** data-testid of the cap marker. */
+  capTestId?: string;
+}) {
   const { used, capacity, waitlisted } = props;
+  const cap = props.cap ?? DEFAULT_CAP;
   const patternId = useId();
   const scale = Math.max(capacity, used + waitlisted, 1);
   const w = (n: number) => (n / scale) * 100;
   const pct = capacity > 0 ? Math.round((used / capacity) * 100) : used > 0 ? 100 : 0;
-  const level = pct >= 100 ? 'full' : pct >= 85 ? 'high' : 'ok';
+  const level = utilisationLevel(used, capacity, cap);
+  const capAt = w((capacity * cap) / 100);
   return (
     <svg
       className={`bar bar-${level}`}
       viewBox="0 0 100 10"
       preserveAspectRatio="none"
       role="img"
-      aria-label={`${props.label}: ${used} of ${capacity} seats used (${pct} %), ${waitlisted} waitlisted`}
+      aria-label={`${props.label}: ${used} of ${capacity} seats used (${pct} %), cap ${cap} %, ${waitlisted} waitlisted`}
     >
       <defs>
         <pattern
@@ -43,6 +66,21 @@ export function UtilisationBar(props: { used: number; capacity: number; waitlist
         className="bar-cap"
         vectorEffect="non-scaling-stroke"
       />
+      <g data-testid={props.capTestId} data-cap={cap}>
+        <title>{`Utilisation cap: ${cap} % of capacity`}</title>
+        {/* A hover target (and a box with a width, so the marker counts as visible). */}
+        <rect x={capAt - 1} y="0" width="2" height="10" fill="transparent" />
+        <line
+          x1={capAt}
+          x2={capAt}
+          y1="-1"
+          y2="11"
+          stroke="#1a202c"
+          strokeWidth="1.5"
+          strokeDasharray="2 1.5"
+          vectorEffect="non-scaling-stroke"
+        />
+      </g>
     </svg>
   );
 }
@@ -80,17 +118,34 @@ export function ColumnChart(props: { values: readonly number[]; label: string; l
   );
 }
 
-export interface Series {
+export interface StepSeries {
   readonly name: string;
-  /** [time in ms, value 0..1] */
+  /** [time in ms, utilisation 0..1], in time order: each value holds until the next point. */
   readonly points: readonly (readonly [number, number])[];
 }
 
-/** Utilisation (0–100 %) over time, one line per series, with a 100 % line. */
-export function LineChart(props: { series: readonly Series[]; label: string; from: number; to: number }) {
+/**
+ * Utilisation (0–100 %) over time as step lines (a value holds until the next one; the last until `to`),
+ * one per series, with the 100 % line and a dashed line at each utilisation cap (`caps`, percent).
+ */
+export function StepChart(props: {
+  series: readonly StepSeries[];
+  caps: readonly number[];
+  label: string;
+  from: number;
+  to: number;
+}) {
   const span = Math.max(1, props.to - props.from);
-  const x = (t: number) => ((t - props.from) / span) * 100;
+  const x = (t: number) => ((Math.min(props.to, Math.max(props.from, t)) - props.from) / span) * 100;
   const y = (v: number) => 38 - Math.min(1.1, Math.max(0, v)) * 30;
+  const steps = (points: StepSeries['points']): string => {
+    const out: string[] = [];
+    points.forEach(([t, v], i) => {
+      const next = points[i + 1]?.[0] ?? props.to;
+      out.push(`${x(t).toFixed(2)},${y(v).toFixed(2)}`, `${x(next).toFixed(2)},${y(v).toFixed(2)}`);
+    });
+    return out.join(' ');
+  };
   return (
     <svg
       className="lines"
@@ -101,14 +156,34 @@ export function LineChart(props: { series: readonly Series[]; label: string; fro
     >
       <line x1="0" x2="100" y1={y(1)} y2={y(1)} className="line-cap" vectorEffect="non-scaling-stroke" />
       <line x1="0" x2="100" y1={y(0)} y2={y(0)} className="line-axis" vectorEffect="non-scaling-stroke" />
-      {props.series.map((s, i) => (
-        <polyline
-          key={s.name}
-          className={`line line-${i % 6}`}
+      {[...new Set(props.caps)].map((cap) => (
+        <line
+          key={cap}
+          x1="0"
+          x2="100"
+          y1={y(cap / 100)}
+          y2={y(cap / 100)}
+          stroke="#b7791f"
+          strokeWidth="1"
+          strokeDasharray="2 3"
           vectorEffect="non-scaling-stroke"
-          points={s.points.map(([t, v]) => `${x(t).toFixed(2)},${y(v).toFixed(2)}`).join(' ')}
-        />
+          data-cap={cap}
+        >
+          <title>{`Utilisation cap ${cap} %`}</title>
+        </line>
       ))}
+      {props.series.map((s, i) =>
+        s.points.length > 0 ? (
+          <polyline
+            key={s.name}
+            className={`line line-${i % 6}`}
+            vectorEffect="non-scaling-stroke"
+            points={steps(s.points)}
+          >
+            <title>{s.name}</title>
+          </polyline>
+        ) : null,
+      )}
     </svg>
   );
 }

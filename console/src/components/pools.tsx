@@ -2,7 +2,7 @@ import type { ReactNode } from 'react';
 import { formatNumber } from '../format';
 import type { Pool, Product } from '../types';
 import { productWaitlist } from '../waitlist';
-import { UtilisationBar } from './charts';
+import { DEFAULT_CAP, UtilisationBar } from './charts';
 
 export function scopeOf(p: Pool): string {
   const parts = [
@@ -13,8 +13,9 @@ export function scopeOf(p: Pool): string {
 }
 
 /**
- * Products with their pools, each pool's seats as a bar with used / capacity and waitlisted. The figures
- * carry `data-testid="pool-used-<pool name>"` (and -capacity-, -waitlisted-) for the end-to-end tests.
+ * Products with their pools, each pool's seats as a bar with used / capacity and waitlisted, and a marker
+ * at its utilisation cap. The figures carry `data-testid="pool-used-<pool name>"` (and -capacity-,
+ * -waitlisted-), the cap marker `pool-cap-<pool name>`, for the end-to-end tests.
  */
 export function PoolUsage(props: {
   products: readonly Product[];
@@ -84,6 +85,7 @@ export function PoolUsage(props: {
                         <span data-testid={`pool-used-${pool.name}`}>{pool.used}</span> /{' '}
                         <span data-testid={`pool-capacity-${pool.name}`}>{pool.capacity}</span> used ·{' '}
                         <span data-testid={`pool-waitlisted-${pool.name}`}>{pool.waitlisted}</span> waitlisted
+                        {' · '}cap {pool.utilisationCap ?? DEFAULT_CAP} %
                       </span>
                     </div>
                     <UtilisationBar
@@ -91,6 +93,8 @@ export function PoolUsage(props: {
                       capacity={pool.capacity}
                       waitlisted={pool.waitlisted}
                       label={`${sku} ${pool.name}`}
+                      cap={pool.utilisationCap ?? DEFAULT_CAP}
+                      capTestId={`pool-cap-${pool.name}`}
                     />
                     {props.poolActions ? <div className="pool-actions">{props.poolActions(pool)}</div> : null}
                   </li>

@@ -86,6 +86,37 @@ export function Field(props: FieldProps) {
   );
 }
 
+/** A {@link Field} holding a whole number: a number input stepping by one, its value kept as typed. */
+export function WholeNumberField(
+  props: Omit<FieldProps, 'children'> & {
+    readonly value: string;
+    readonly onChange: (value: string) => void;
+    readonly min?: number;
+    readonly max?: number;
+    readonly required?: boolean;
+    readonly testId?: string;
+  },
+) {
+  const { value, onChange, min, max, required, testId, ...field } = props;
+  return (
+    <Field {...field}>
+      {(a) => (
+        <input
+          {...a}
+          type="number"
+          step={1}
+          min={min}
+          max={max}
+          required={required}
+          value={value}
+          onChange={(e) => onChange(e.target.value)}
+          data-testid={testId}
+        />
+      )}
+    </Field>
+  );
+}
+
 /**
  * Merge-patch bodies accept a value or null (`anyOf`), so one bad value gets three messages; the
  * alternatives that did not apply ("must be null", "must match a schema in anyOf") say nothing useful when a

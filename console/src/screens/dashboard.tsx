@@ -1,20 +1,21 @@
 import { useRef, useState } from 'react';
 import { type ApiError, api, asApiError, fetchAll, serverNow } from '../api';
 import { PageTitle } from '../app';
-import { type Activity, AuditTail, minuteActivity } from '../audit-tail';
+import { type Activity, minuteActivity, newestEntries } from '../audit-activity';
 import { ColumnChart } from '../components/charts';
 import { PoolUsage } from '../components/pools';
 import { ProblemAlert } from '../components/problem';
 import { actorLabel, formatDuration, formatNumber, formatRate, formatTime, shortId } from '../format';
-import { recordPools } from '../history';
 import { type PollState, usePolling } from '../poll';
 import { parsePrometheus, rate, type Sample, sumOf } from '../prometheus';
 import { href } from '../router';
 import { useSession } from '../session';
-import type { AuditEntry, KeyState, Pool, Product } from '../types';
+import type { AuditEntry, KeyState, Pool, Product, RequestActivity } from '../types';
 
 const REFRESH_MS = 5_000;
 const MINUTES = 10;
+/** Audit entries in the recent-activity list. */
+const RECENT = 10;
 
 interface NodeRates {
   readonly at: number;
@@ -27,24 +28,19 @@ interface NodeRates {
   readonly auditLag: number | null;
 }
 
-interface Tails {
-  readonly recent: AuditTail;
-}
-
-function newTails(): Tails {
-  return {
-    recent: new AuditTail({
-      windows: [15_000, 5 * 60_000, 3_600_000, 86_400_000, 30 * 86_400_000],
-      want: 10,
-      keepCount: 10,
-    }),
-  };
+/** Requests answered per minute in the scope, by outcome (from GET /api/v1/requests/activity). */
+interface MinuteCounts {
+  readonly requests: number;
+  readonly clientErrors: number;
+  readonly serverErrors: number;
+  readonly throttled: number;
 }
 
 /**
  * The dashboard: seat utilisation per product and pool, onboardings per minute and refused requests (from
- * the audit log), recent activity, and for platform accounts this node's request, error and throttling
- * rates (from /metrics). Refreshes every 5 s while the tab is visible.
+ * the audit log), the scope's errors and throttling (counted by every node, GET /api/v1/requests/activity),
+ * recent activity, and for platform accounts this node's request, error and throttling rates (from /metrics).
+ * Refreshes every 5 s while the tab is visible.
  */
 export function Dashboard() {
   const s = useSession();
@@ -52,6 +48,7 @@ export function Dashboard() {
   const audit = s.can('audit:read');
   const metrics = s.isPlatform && s.can('metrics:read');
   const keys = s.isPlatform && s.can('keys:read');
+  const traffic = s.can('tenants:read');
 
   const [products, setProducts] = useState<readonly Product[]>([]);
   const [pools, setPools] = useState<readonly Pool[] | null>(null);
@@ -59,13 +56,12 @@ export function Dashboard() {
     onboarded: Activity;
     denied: Activity;
     recent: readonly AuditEntry[];
-    behind: boolean;
   } | null>(null);
   const [node, setNode] = useState<NodeRates | null>(null);
+  const [requests, setRequests] = useState<readonly MinuteCounts[] | null>(null);
   const [keyState, setKeyState] = useState<KeyState | null>(null);
   const [errors, setErrors] = useState<Record<string, ApiError | null>>({});
   const [updated, setUpdated] = useState<number | null>(null);
-  const tails = useRef<Tails>(newTails());
   const lastMetrics = useRef<{ at: number; samples: Sample[] } | null>(null);
   const scope = s.tenantId;
   const scopeRef = useRef(scope);
@@ -73,8 +69,8 @@ export function Dashboard() {
     // Another tenant: its log is another log, and nothing shown so far is its. Figures show "…" until its
     // first answers arrive, and answers still in flight for the previous scope are dropped (below).
     scopeRef.current = scope;
-    tails.current = newTails();
     setEntries(null);
+    setRequests(null);
     setPools(null);
     setProducts([]);
   }
@@ -93,7 +89,6 @@ export function Dashboard() {
           Promise.all([fetchAll<Product>('/api/v1/products'), fetchAll<Pool>('/api/v1/pools')])
             .then(([pr, po]) => {
               if (!current()) return;
-              recordPools(po);
               setProducts(pr);
               setPools(po);
               ok('seats');
@@ -102,25 +97,30 @@ export function Dashboard() {
         );
       }
       if (audit) {
-        const t = tails.current;
         const at = serverNow();
         jobs.push(
           Promise.all([
             minuteActivity('user.onboarded', at, MINUTES),
             minuteActivity('access.denied', at, MINUTES),
-            t.recent.poll(),
+            newestEntries(RECENT),
           ])
-            .then(([onboarded, denied]) => {
+            .then(([onboarded, denied, recent]) => {
               if (!current()) return;
-              setEntries({
-                onboarded,
-                denied,
-                recent: [...t.recent.entries].reverse(),
-                behind: t.recent.behind,
-              });
+              setEntries({ onboarded, denied, recent });
               ok('audit');
             })
             .catch(fail('audit')),
+        );
+      }
+      if (traffic) {
+        jobs.push(
+          minuteRequests(serverNow(), MINUTES)
+            .then((counts) => {
+              if (!current()) return;
+              setRequests(counts);
+              ok('traffic');
+            })
+            .catch(fail('traffic')),
         );
       }
       if (metrics) {
@@ -154,7 +154,7 @@ export function Dashboard() {
       setUpdated(Date.now());
     },
     REFRESH_MS,
-    [seats, audit, metrics, keys, scope],
+    [seats, audit, metrics, keys, traffic, scope],
   );
 
   const onboardBuckets = entries ? [...entries.onboarded.counts] : [];
@@ -164,6 +164,10 @@ export function Dashboard() {
   const totalUsed = pools?.reduce((n, p) => n + p.used, 0) ?? 0;
   const totalCapacity = pools?.reduce((n, p) => n + p.capacity, 0) ?? 0;
   const waitlist = pools ? waitlistTotal(products) : null;
+  const lastTen = requests ? totalOf(requests) : null;
+  // As for onboardings: the last whole minute, the one now running is still filling.
+  const lastRequests = requests && requests.length >= 2 ? (requests[requests.length - 2]?.requests ?? 0) : 0;
+  const failing = requests?.map((m) => m.clientErrors + m.serverErrors + m.throttled) ?? [];
 
   return (
     <>
@@ -177,20 +181,8 @@ export function Dashboard() {
               <p className="tile-value" data-testid="onboardings-per-minute">
                 {entries ? formatNumber(lastMinute) : '…'}
               </p>
-              <p className="muted small">
-                in the last whole minute{entries?.behind ? ' (activity list catching up…)' : ''}
-              </p>
-              <ColumnChart
-                values={onboardBuckets}
-                label={`Onboardings per minute, last ${MINUTES} minutes (the last one still running): ${onboardBuckets.join(', ')}`}
-                labels={onboardBuckets.map((_, i) =>
-                  i === MINUTES - 1 ? 'this minute' : `${MINUTES - 1 - i} min ago`,
-                )}
-              />
-              <p className="chart-axis muted small" aria-hidden="true">
-                <span>{MINUTES} min ago</span>
-                <span>now</span>
-              </p>
+              <p className="muted small">in the last whole minute</p>
+              <MinuteChart values={onboardBuckets} what="Onboardings" />
             </>
           ) : (
             <Unavailable permission="audit:read" />
@@ -244,6 +236,46 @@ export function Dashboard() {
             </>
           ) : (
             <Unavailable permission="audit:read" />
+          )}
+        </section>
+
+        <section className="tile" aria-labelledby="tile-traffic">
+          <h2 id="tile-traffic">Errors and throttling</h2>
+          {traffic ? (
+            <>
+              <ProblemAlert error={errors.traffic ?? null} />
+              <p className="tile-value" data-testid="request-rate">
+                {requests ? formatNumber(lastRequests) : '…'}
+              </p>
+              <p className="muted small">
+                requests in the last whole minute, {s.tenantId === null ? 'platform scope' : 'this tenant'},
+                all nodes
+              </p>
+              <p className="small">
+                Errors:{' '}
+                <strong data-testid="error-rate">
+                  {lastTen
+                    ? lastTen.requests > 0
+                      ? `${formatRate(errorShare(lastTen) * 100, 1)} %`
+                      : '—'
+                    : '…'}
+                </strong>
+                {' · '}5xx:{' '}
+                <strong data-testid="server-errors">
+                  {lastTen ? formatNumber(lastTen.serverErrors) : '…'}
+                </strong>
+                {' · '}429:{' '}
+                <strong data-testid="throttled-count">
+                  {lastTen ? formatNumber(lastTen.throttled) : '…'}
+                </strong>
+              </p>
+              <p className="muted small">
+                in the last {MINUTES} min; errors are 4xx and 5xx answers, throttled (429) apart
+              </p>
+              <MinuteChart values={failing} what="Errors and throttled requests" />
+            </>
+          ) : (
+            <Unavailable permission="tenants:read" />
           )}
         </section>
       </div>
@@ -445,6 +477,44 @@ export function TargetLink(props: { entry: AuditEntry }) {
   );
 }
 
+const NO_REQUESTS: MinuteCounts = { requests: 0, clientErrors: 0, serverErrors: 0, throttled: 0 };
+
+/**
+ * The scope's requests in each of the last `minutes` minutes of the server's clock (the last one still
+ * running), oldest first; minutes without requests count zero.
+ */
+async function minuteRequests(now: number, minutes: number): Promise<MinuteCounts[]> {
+  const current = Math.floor(now / 60_000) * 60_000;
+  const since = current - (minutes - 1) * 60_000;
+  const res = await api.get<RequestActivity>('/api/v1/requests/activity', {
+    since: new Date(since).toISOString(),
+    bucket: 'minute',
+  });
+  const counts = new Array<MinuteCounts>(minutes).fill(NO_REQUESTS);
+  for (const b of res.items) {
+    const i = Math.round((Date.parse(b.start) - since) / 60_000);
+    if (i >= 0 && i < minutes) counts[i] = b;
+  }
+  return counts;
+}
+
+function totalOf(counts: readonly MinuteCounts[]): MinuteCounts {
+  return counts.reduce(
+    (t, m) => ({
+      requests: t.requests + m.requests,
+      clientErrors: t.clientErrors + m.clientErrors,
+      serverErrors: t.serverErrors + m.serverErrors,
+      throttled: t.throttled + m.throttled,
+    }),
+    NO_REQUESTS,
+  );
+}
+
+/** The share of requests answered with an error (4xx other than 429, and 5xx). */
+function errorShare(t: MinuteCounts): number {
+  return t.requests > 0 ? (t.clientErrors + t.serverErrors) / t.requests : 0;
+}
+
 /** Everyone waiting, over every product, and since when the longest-waiting person waits. */
 function waitlistTotal(products: readonly Product[]): { count: number; oldestSince: string | null } {
   let count = 0;
@@ -489,4 +559,23 @@ function nodeRates(a: { at: number; samples: Sample[] }, b: { at: number; sample
     throttled: r('roster_rate_limited_total'),
     auditLag: gauge(b.samples, 'roster_audit_integration_lag_seconds'),
   };
+}
+
+/** Counts per minute of the last MINUTES minutes as columns, the running minute last. */
+function MinuteChart(props: { values: readonly number[]; what: string }) {
+  return (
+    <>
+      <ColumnChart
+        values={props.values}
+        label={`${props.what} per minute, last ${MINUTES} minutes (the last one still running): ${props.values.join(', ')}`}
+        labels={props.values.map((_, i) =>
+          i === MINUTES - 1 ? 'this minute' : `${MINUTES - 1 - i} min ago`,
+        )}
+      />
+      <p className="chart-axis muted small" aria-hidden="true">
+        <span>{MINUTES} min ago</span>
+        <span>now</span>
+      </p>
+    </>
+  );
 }

@@ -1,25 +1,25 @@
-import { useState } from 'react';
-import { ApiError, api, asApiError, fetchAll } from '../api';
+import { useEffect, useState } from 'react';
+import { ApiError, api, asApiError, fetchAll, serverNow } from '../api';
 import { PageTitle } from '../app';
-import { LineChart, type Series } from '../components/charts';
+import { DEFAULT_CAP, StepChart, type StepSeries } from '../components/charts';
 import { ConfirmDialog } from '../components/dialog';
 import { PoolUsage } from '../components/pools';
-import { Field, ProblemAlert, Status } from '../components/problem';
-import { formatTime } from '../format';
-import { historyOf, recordPools } from '../history';
+import { Field, ProblemAlert, Status, WholeNumberField } from '../components/problem';
+import { formatDateTime } from '../format';
 import { useAction } from '../load';
 import { usePolling } from '../poll';
 import { useSession } from '../session';
-import type { Pool, Product } from '../types';
+import type { Pool, Product, ProductUsage } from '../types';
 
 const REFRESH_MS = 5_000;
 
 type Dialog = { kind: 'resize'; pool: Pool } | { kind: 'delete'; pool: Pool } | null;
 
 /**
- * Licenses: products and their pools (capacity, used, waitlisted, a bar each), the utilisation history the
- * console has sampled since the page was loaded, and for pools:manage the product and pool forms, resize
- * and delete. Refreshes every 5 s while visible.
+ * Licenses: products and their pools (capacity, used, waitlisted, a bar each with its utilisation cap), each
+ * product's utilisation history as Roster recorded it (GET /api/v1/products/{sku}/usage, over 24 hours, 7
+ * or 30 days), and for pools:manage the product and pool forms, resize (capacity and cap) and delete.
+ * Refreshes every 5 s while visible.
  */
 export function Licenses() {
   const s = useSession();
@@ -29,7 +29,10 @@ export function Licenses() {
   const [loadError, setLoadError] = useState<ApiError | null>(null);
   const [dialog, setDialog] = useState<Dialog>(null);
   const [capacity, setCapacity] = useState('');
+  const [cap, setCap] = useState('');
   const [message, setMessage] = useState<string | null>(null);
+  /** Counts the screen's refreshes: the history charts reload with each. */
+  const [refreshed, setRefreshed] = useState(0);
   const action = useAction();
 
   const load = async () => {
@@ -38,9 +41,9 @@ export function Licenses() {
         fetchAll<Product>('/api/v1/products'),
         fetchAll<Pool>('/api/v1/pools'),
       ]);
-      recordPools(po);
       setProducts(pr);
       setPools(po);
+      setRefreshed((n) => n + 1);
       setLoadError(null);
     } catch (err) {
       setLoadError(asApiError(err));
@@ -55,11 +58,17 @@ export function Licenses() {
     let done: string;
     if (dialog.kind === 'resize') {
       const n = Number(capacity);
+      const c = Number(cap);
+      // The cap is sent only when changed (an untouched field never fails a resize).
+      const body = {
+        capacity: n,
+        ...(c !== (pool.utilisationCap ?? DEFAULT_CAP) ? { utilisationCap: c } : {}),
+      };
       const r = await action.run(() =>
-        api.request<Pool>('PATCH', path, { body: { capacity: n }, ifMatch: `W/"${pool.version}"` }),
+        api.request<Pool>('PATCH', path, { body, ifMatch: `W/"${pool.version}"` }),
       );
       if (!r.ok) return;
-      done = `${pool.name}: capacity is now ${r.value.data.capacity}.`;
+      done = `${pool.name}: capacity is now ${r.value.data.capacity}, utilisation cap ${r.value.data.utilisationCap} %.`;
     } else {
       const r = await action.run(() => api.delete(path, `W/"${pool.version}"`));
       if (!r.ok) return;
@@ -83,7 +92,9 @@ export function Licenses() {
           <PoolUsage
             products={products}
             pools={pools}
-            productExtra={(product, productPools) => <History product={product} pools={productPools} />}
+            productExtra={(product, productPools) =>
+              productPools.length > 0 ? <History product={product} refreshed={refreshed} /> : null
+            }
             poolActions={
               manage
                 ? (pool) => (
@@ -94,6 +105,7 @@ export function Licenses() {
                         onClick={() => {
                           action.clear();
                           setCapacity(String(pool.capacity));
+                          setCap(String(pool.utilisationCap ?? DEFAULT_CAP));
                           setDialog({ kind: 'resize', pool });
                         }}
                         aria-label={`Resize ${pool.name}`}
@@ -150,7 +162,7 @@ export function Licenses() {
         danger={dialog?.kind === 'delete'}
         busy={action.busy}
         error={resizeError}
-        handled={dialog?.kind === 'resize' ? ['/capacity'] : []}
+        handled={dialog?.kind === 'resize' ? ['/capacity', '/utilisationCap'] : []}
         onCancel={() => setDialog(null)}
         onConfirm={() => void confirm()}
       >
@@ -161,21 +173,31 @@ export function Licenses() {
               {dialog.pool.waitlisted > 0 ? `; ${dialog.pool.waitlisted} people wait` : ''}. More seats serve
               the waitlist at once; capacity cannot go below the seats in use.
             </p>
-            <Field id="resize-capacity" label="New capacity" pointer="/capacity" error={action.error}>
-              {(a) => (
-                <input
-                  {...a}
-                  type="number"
-                  min={0}
-                  max={10_000_000}
-                  step={1}
-                  required
-                  value={capacity}
-                  onChange={(e) => setCapacity(e.target.value)}
-                  data-testid="resize-capacity"
-                />
-              )}
-            </Field>
+            <WholeNumberField
+              id="resize-capacity"
+              label="New capacity"
+              pointer="/capacity"
+              error={action.error}
+              min={0}
+              max={10_000_000}
+              required
+              value={capacity}
+              onChange={setCapacity}
+              testId="resize-capacity"
+            />
+            <WholeNumberField
+              id="resize-cap"
+              label="Utilisation cap (%)"
+              pointer="/utilisationCap"
+              error={action.error}
+              hint="The share of capacity the pool is meant to run at (1–100): its bar turns amber from here on. Seats are still given up to capacity."
+              min={1}
+              max={100}
+              required
+              value={cap}
+              onChange={setCap}
+              testId="resize-cap"
+            />
           </>
         ) : dialog ? (
           <p>Only a pool with no seat in use can be deleted.</p>
@@ -196,29 +218,112 @@ function explain(error: ApiError | null): ApiError | null {
   return error;
 }
 
-function History(props: { product: Product; pools: readonly Pool[] }) {
-  const series: Series[] = props.pools.map((p) => ({
+const DAY_MS = 86_400_000;
+const RANGES = [
+  { key: '24h', label: '24 hours', ms: DAY_MS },
+  { key: '7d', label: '7 days', ms: 7 * DAY_MS },
+  { key: '30d', label: '30 days', ms: 30 * DAY_MS },
+] as const;
+type RangeKey = (typeof RANGES)[number]['key'];
+
+/** Seats used per capacity of a history point (a pool without capacity is full once it has a seat). */
+function utilisation(p: { used: number; capacity: number }): number {
+  return p.capacity > 0 ? p.used / p.capacity : p.used > 0 ? 1 : 0;
+}
+
+/**
+ * A product's utilisation history as Roster recorded it: each pool's seats used per capacity as a step line
+ * over the chosen range, with the pools' utilisation caps. Reloaded with every refresh of the screen.
+ */
+function History(props: { product: Product; refreshed: number }) {
+  const sku = props.product.sku;
+  const [range, setRange] = useState<RangeKey>('24h');
+  const [usage, setUsage] = useState<ProductUsage | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const { refreshed } = props;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: each refresh of the screen loads it again
+  useEffect(() => {
+    const ctl = new AbortController();
+    const span = RANGES.find((r) => r.key === range)?.ms ?? DAY_MS;
+    const until = serverNow();
+    api
+      .get<ProductUsage>(
+        `/api/v1/products/${encodeURIComponent(sku)}/usage`,
+        { since: new Date(until - span).toISOString(), until: new Date(until).toISOString() },
+        ctl.signal,
+      )
+      .then((u) => {
+        setUsage(u);
+        setError(null);
+      })
+      .catch((err: unknown) => {
+        if (!ctl.signal.aborted) setError(asApiError(err));
+      });
+    return () => ctl.abort();
+  }, [sku, range, refreshed]);
+
+  const picker = (
+    <label className="muted small">
+      Utilisation history over{' '}
+      <select
+        value={range}
+        onChange={(e) => setRange(e.target.value as RangeKey)}
+        data-testid={`usage-range-${sku}`}
+      >
+        {RANGES.map((r) => (
+          <option key={r.key} value={r.key}>
+            {r.label}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+  if (error) {
+    return (
+      <div className="history">
+        {picker}
+        <ProblemAlert error={error} />
+      </div>
+    );
+  }
+  if (!usage) {
+    return (
+      <div className="history">
+        {picker} <span className="muted small">Loading…</span>
+      </div>
+    );
+  }
+  const from = Date.parse(usage.since);
+  const to = Date.parse(usage.until);
+  const series: StepSeries[] = usage.pools.map((p) => ({
     name: p.name,
-    points: historyOf(p.id).map(
-      (x) => [x.at, x.capacity > 0 ? x.used / x.capacity : x.used > 0 ? 1 : 0] as const,
-    ),
+    points: p.items.map((i) => [Date.parse(i.at), utilisation(i)] as const),
   }));
-  const times = series.flatMap((x) => x.points.map(([t]) => t));
-  if (!series.some((x) => x.points.length >= 2))
-    return <p className="muted small">Utilisation history: collecting samples…</p>;
-  const from = Math.min(...times);
-  const to = Math.max(...times);
+  const caps = usage.pools.map((p) => p.utilisationCap);
+  // The numbers behind the lines, for those who cannot see them: each pool's last recorded seats.
+  const latest = usage.pools
+    .flatMap((p) => {
+      const last = p.items[p.items.length - 1];
+      return last ? [`${p.name} ${last.used} of ${last.capacity}`] : [];
+    })
+    .join(', ');
   return (
-    <figure className="history">
-      <LineChart
-        series={series}
-        from={from}
-        to={to}
-        label={`Utilisation of the ${props.product.sku} pools from ${formatTime(from)} to ${formatTime(to)}`}
-      />
+    <figure className="history" data-testid={`usage-history-${sku}`}>
+      {picker}
+      {series.some((x) => x.points.length > 0) ? (
+        <StepChart
+          series={series}
+          caps={caps}
+          from={from}
+          to={to}
+          label={`Utilisation of the ${sku} pools from ${formatDateTime(usage.since)} to ${formatDateTime(usage.until)}, caps ${[...new Set(caps)].join(', ')} %; last recorded: ${latest}`}
+        />
+      ) : (
+        <p className="muted small">No seat counts recorded for these pools in this range yet.</p>
+      )}
       <figcaption className="muted small">
-        Utilisation since {formatTime(from)}, dashed line 100 % (sampled by this page every 5 s; not kept
-        across reloads):{' '}
+        Seats used per capacity from {formatDateTime(usage.since)} to {formatDateTime(usage.until)}; dashed:
+        utilisation cap{new Set(caps).size > 1 ? 's' : ''} ({[...new Set(caps)].join(', ')} %), red: 100 %:{' '}
         {series.map((x, i) => (
           <span key={x.name} className={`legend legend-${i % 6}`}>
             {x.name}
@@ -299,6 +404,7 @@ function CreatePool(props: { products: readonly Product[]; onCreated: (p: Pool) 
   const [site, setSite] = useState('');
   const [country, setCountry] = useState('');
   const [priority, setPriority] = useState('');
+  const [cap, setCap] = useState('');
   const action = useAction();
   return (
     <section className="panel" aria-labelledby="new-pool-heading">
@@ -316,6 +422,7 @@ function CreatePool(props: { products: readonly Product[]; onCreated: (p: Pool) 
             capacity: Number(capacity),
             ...(Object.keys(location).length > 0 ? { location } : {}),
             ...(priority.trim() ? { priority: Number(priority) } : {}),
+            ...(cap.trim() ? { utilisationCap: Number(cap) } : {}),
           };
           void action
             .run(() => api.post<Pool>('/api/v1/pools', body))
@@ -356,20 +463,17 @@ function CreatePool(props: { products: readonly Product[]; onCreated: (p: Pool) 
             />
           )}
         </Field>
-        <Field id="pool-capacity" label="Capacity (seats)" pointer="/capacity" error={action.error}>
-          {(a) => (
-            <input
-              {...a}
-              type="number"
-              min={0}
-              step={1}
-              required
-              value={capacity}
-              onChange={(e) => setCapacity(e.target.value)}
-              data-testid="pool-capacity"
-            />
-          )}
-        </Field>
+        <WholeNumberField
+          id="pool-capacity"
+          label="Capacity (seats)"
+          pointer="/capacity"
+          error={action.error}
+          min={0}
+          required
+          value={capacity}
+          onChange={setCapacity}
+          testId="pool-capacity"
+        />
         <Field
           id="pool-site"
           label="Only for site"
@@ -390,27 +494,31 @@ function CreatePool(props: { products: readonly Product[]; onCreated: (p: Pool) 
         >
           {(a) => <input {...a} value={country} maxLength={2} onChange={(e) => setCountry(e.target.value)} />}
         </Field>
-        <Field
+        <WholeNumberField
           id="pool-priority"
           label="Priority"
           pointer="/priority"
           error={action.error}
           hint="Lower is used first (default 100)"
-        >
-          {(a) => (
-            <input
-              {...a}
-              type="number"
-              min={0}
-              step={1}
-              value={priority}
-              onChange={(e) => setPriority(e.target.value)}
-            />
-          )}
-        </Field>
+          min={0}
+          value={priority}
+          onChange={setPriority}
+        />
+        <WholeNumberField
+          id="pool-cap"
+          label="Utilisation cap (%)"
+          pointer="/utilisationCap"
+          error={action.error}
+          hint="1–100 (default 90): the share of capacity the pool is meant to run at"
+          min={1}
+          max={100}
+          value={cap}
+          onChange={setCap}
+          testId="pool-cap"
+        />
         <ProblemAlert
           error={action.error}
-          handled={['/product', '/name', '/capacity', '/location', '/priority']}
+          handled={['/product', '/name', '/capacity', '/location', '/priority', '/utilisationCap']}
         />
         <button
           type="submit"

@@ -533,6 +533,41 @@ const MIGRATIONS: Record<string, Up> = {
       .where(sql.ref('terms_version'), '<', 1)
       .execute();
   },
+  '0009_usage_and_traffic': async (db) => {
+    // A pool's utilisation cap: the share of its capacity it is meant to run at (percent, default 90). The
+    // allocator still fills a pool to its capacity; the cap is the line the console draws and alerts watch.
+    await db.schema
+      .alterTable('pools')
+      .addColumn('utilisation_cap', 'integer', (c) => c.notNull().defaultTo(90))
+      .execute();
+    // A pool's seat counters over time: one row per pool and sampling instant, written only when a counter
+    // changed since the pool's previous row (so a quiet pool costs nothing). No foreign key: the history of
+    // a deleted pool goes with it, in the same transaction.
+    await db.schema
+      .createTable('pool_usage')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('pool_id', 'text', (c) => c.notNull())
+      .addColumn('at', 'text', (c) => c.notNull())
+      .addColumn('capacity', 'integer', (c) => c.notNull())
+      .addColumn('used', 'integer', (c) => c.notNull())
+      .addColumn('waitlisted', 'integer', (c) => c.notNull())
+      .addPrimaryKeyConstraint('pool_usage_pk', ['pool_id', 'at'])
+      .execute();
+    await db.schema.createIndex('pool_usage_at').on('pool_usage').column('at').execute();
+    // Requests answered per scope (a tenant's id, or `platform`) and clock minute, by outcome: every node
+    // adds its own counts every few seconds, so the figures are the cluster's.
+    await db.schema
+      .createTable('request_counts')
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('minute', 'text', (c) => c.notNull())
+      .addColumn('requests', 'integer', (c) => c.notNull())
+      .addColumn('client_errors', 'integer', (c) => c.notNull())
+      .addColumn('server_errors', 'integer', (c) => c.notNull())
+      .addColumn('throttled', 'integer', (c) => c.notNull())
+      .addPrimaryKeyConstraint('request_counts_pk', ['scope', 'minute'])
+      .execute();
+    await db.schema.createIndex('request_counts_minute').on('request_counts').column('minute').execute();
+  },
 };
 
 function provider(dialect: Dialect): MigrationProvider {

@@ -17,6 +17,8 @@ export interface Database {
   audit_entries: AuditEntriesTable;
   products: ProductsTable;
   pools: PoolsTable;
+  pool_usage: PoolUsageTable;
+  request_counts: RequestCountsTable;
   assignments: AssignmentsTable;
   idempotency_keys: IdempotencyKeysTable;
   audit_nodes: AuditNodesTable;
@@ -55,9 +57,31 @@ export interface PoolsTable {
   site: string | null;
   country: string | null;
   priority: number;
+  /** Percent of capacity the pool is meant to run at (default 90); drawn and watched, not enforced. */
+  utilisation_cap: number;
   version: number;
   created_at: string;
   updated_at: string;
+}
+
+/** A pool's counters at one sampling instant (written when they changed). */
+export interface PoolUsageTable {
+  tenant_id: string;
+  pool_id: string;
+  at: string;
+  capacity: number;
+  used: number;
+  waitlisted: number;
+}
+
+/** Requests answered per scope (tenant id or `platform`) and minute (ISO, seconds and below zero). */
+export interface RequestCountsTable {
+  scope: string;
+  minute: string;
+  requests: number;
+  client_errors: number;
+  server_errors: number;
+  throttled: number;
 }
 
 export interface AssignmentsTable {

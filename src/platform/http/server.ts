@@ -16,6 +16,7 @@ import type { Metrics } from '../metrics.js';
 import { registerJsonParsers } from './body.js';
 import { sendProblem, toRosterError } from './problem.js';
 import type { RateLimiter } from './rate-limit.js';
+import { PLATFORM_SCOPE } from './request-counts.js';
 
 /**
  * Who may call a route:
@@ -32,6 +33,8 @@ declare module 'fastify' {
     actor: Actor | null;
     /** The tenant the request acts on, resolved by the auth hook (null: platform scope). */
     tenantScope: string | null;
+    /** True once the auth hook has resolved `tenantScope` (false on public routes and for requests refused before). */
+    scopeResolved: boolean;
     /** For a handler whose action needs more than its route's permission: 403 naming it when missing. */
     requirePermission: (permission: string) => Promise<void>;
   }
@@ -96,6 +99,11 @@ export interface HttpDeps {
   readonly rateLimits: { readonly tenant: number; readonly global: number };
   readonly limiter: RateLimiter;
   readonly metrics: Metrics;
+  /**
+   * Counts every answered request whose scope was resolved (a tenant id, or `platform`), by status: called
+   * on the request path, so it must only count in memory.
+   */
+  readonly requestCounts?: { record(scope: string, status: number): void };
   /** Called when an authenticated caller is refused an action (403), to audit it. */
   readonly onDenied?: (denial: {
     actor: Actor;
@@ -196,6 +204,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
 
   app.decorateRequest('actor', null);
   app.decorateRequest('tenantScope', null);
+  app.decorateRequest('scopeResolved', false);
   app.decorateRequest('requirePermission', async () => {
     throw new RosterError('auth.unauthenticated');
   });
@@ -229,6 +238,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     request.actor = actor;
     request.requirePermission = (permission) => requirePermission(request, deps, permission);
     request.tenantScope = await resolveScope(request, actor, mode, deps);
+    request.scopeResolved = true;
     await enforceRateLimits(request, reply, deps);
     const permission = request.routeOptions.config?.permission ?? ANY_AUTHENTICATED;
     if (request.routeOptions.config?.narrower) return; // checked once the body is parsed (below)
@@ -249,6 +259,10 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   });
 
   app.addHook('onResponse', async (request, reply) => {
+    // Refusals before the scope is known (401, a tenant that does not exist) are nobody's: not counted.
+    if (request.scopeResolved) {
+      deps.requestCounts?.record(request.tenantScope ?? PLATFORM_SCOPE, reply.statusCode);
+    }
     deps.metrics.httpDuration.observe(
       {
         route: request.routeOptions.url ?? 'unknown',

@@ -113,11 +113,23 @@ describeEachStore('REST audit activity', (kind) => {
       [`since=${iso(-86_400_001)}&until=${iso(0)}`, 'request.invalid_parameter'],
       [`since=${iso(-60_000)}&bucket=second`, 'request.invalid_parameter'],
       [`since=yesterday`, 'request.invalid_parameter'],
+      // RFC 3339 admits a leap second; no clock can place it: 400, never a 500.
+      [`since=2026-12-31T23:59:60Z`, 'request.invalid_parameter'],
     ] as const) {
       const res = await api.get(`/api/v1/audit/activity?${query}`);
       expect(res.status, `${query}: ${res.raw}`).toBe(400);
       expect(String(res.headers['content-type'])).toContain('application/problem+json');
       expect(res.body.code, query).toBe(code);
+    }
+    // The same instant on the other routes that take one.
+    for (const path of [
+      '/api/v1/audit/entries?until=2016-12-31T23:59:60Z',
+      '/api/v1/audit/checkpoints?since=2016-12-31T23:59:60Z',
+      '/api/v1/audit/holders?product=X&at=2016-12-31T23:59:60Z',
+    ]) {
+      const res = await api.get(path);
+      expect(res.status, `${path}: ${res.raw}`).toBe(400);
+      expect(res.body.code, path).toBe('request.invalid_parameter');
     }
     // Without a range: the last hour, up to now.
     const plain = await api.get('/api/v1/audit/activity');

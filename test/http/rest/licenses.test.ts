@@ -325,6 +325,97 @@ describeEachStore('REST licenses', (kind) => {
       expect(await getPool(api, p.id)).toMatchObject({ name: 'new', priority: 7, capacity: 2 });
     });
 
+    describe('utilisation cap', () => {
+      it('defaults to 90, is set on create and changed by PATCH, and is read back everywhere', async () => {
+        const { api } = await t().newTenant();
+        await product(api, 'P');
+        const plain = await api.post('/api/v1/pools', { product: 'P', name: 'plain', capacity: 4 });
+        expect(plain.status, plain.raw).toBe(201);
+        expect(plain.body.utilisationCap).toBe(90);
+        const capped = await api.post('/api/v1/pools', {
+          product: 'P',
+          name: 'capped',
+          capacity: 4,
+          utilisationCap: 75,
+        });
+        expect(capped.status, capped.raw).toBe(201);
+        expect(capped.body.utilisationCap).toBe(75);
+        expect((await getPool(api, plain.body.id)).utilisationCap).toBe(90);
+        expect((await getPool(api, capped.body.id)).utilisationCap).toBe(75);
+
+        const patched = await api.patch(
+          `/api/v1/pools/${capped.body.id}`,
+          { utilisationCap: 95 },
+          { 'if-match': capped.headers.etag as string },
+        );
+        expect(patched.status, patched.raw).toBe(200);
+        expect(patched.body).toMatchObject({ utilisationCap: 95, capacity: 4, name: 'capped' });
+        // Other changes keep the cap.
+        expect((await api.patch(`/api/v1/pools/${capped.body.id}`, { capacity: 6 })).body).toMatchObject({
+          capacity: 6,
+          utilisationCap: 95,
+        });
+        const list = await api.get('/api/v1/pools?product=P');
+        expect(
+          list.body.items.map((p: { name: string; utilisationCap: number }) => [p.name, p.utilisationCap]),
+        ).toEqual([
+          ['plain', 90],
+          ['capped', 95],
+        ]);
+        // The edges are allowed.
+        expect((await api.patch(`/api/v1/pools/${plain.body.id}`, { utilisationCap: 1 })).status).toBe(200);
+        expect((await api.patch(`/api/v1/pools/${plain.body.id}`, { utilisationCap: 100 })).status).toBe(200);
+      });
+
+      /** A new tenant with product P and one pool `p` of 4 seats capped at `cap` %. */
+      async function cappedPool(cap: number) {
+        const { api } = await t().newTenant();
+        await product(api, 'P');
+        const p = await api.post('/api/v1/pools', {
+          product: 'P',
+          name: 'p',
+          capacity: 4,
+          utilisationCap: cap,
+        });
+        expect(p.status, p.raw).toBe(201);
+        return { api, p };
+      }
+
+      it('refuses a cap that is not a whole percent from 1 to 100 and changes nothing', async () => {
+        const { api, p } = await cappedPool(80);
+        for (const bad of [0, 101, 1.5, '90', null, -5]) {
+          const created = await api.post('/api/v1/pools', {
+            product: 'P',
+            name: `bad-${String(bad)}`,
+            capacity: 4,
+            utilisationCap: bad,
+          });
+          expect(created.status, `create ${String(bad)}: ${created.raw}`).toBe(422);
+          expect(String(created.headers['content-type'])).toContain('application/problem+json');
+          expect(created.body.code).toBe('request.validation_failed');
+          expect(created.body.errors.map((e: { pointer: string }) => e.pointer)).toContain('/utilisationCap');
+
+          const patched = await api.patch(`/api/v1/pools/${p.body.id}`, { utilisationCap: bad });
+          expect(patched.status, `patch ${String(bad)}: ${patched.raw}`).toBe(422);
+          expect(patched.body.code).toBe('request.validation_failed');
+          expect(patched.body.errors.map((e: { pointer: string }) => e.pointer)).toContain('/utilisationCap');
+        }
+        expect(await getPool(api, p.body.id)).toMatchObject({ utilisationCap: 80, version: p.body.version });
+        expect((await api.get('/api/v1/pools')).body.items).toHaveLength(1);
+      });
+
+      it("records the cap in the pool's audit entries, before and after", async () => {
+        const { api, p } = await cappedPool(70);
+        expect((await api.patch(`/api/v1/pools/${p.body.id}`, { utilisationCap: 85 })).status).toBe(200);
+        const about = (await allEntries(api)).filter((e) => e.target.id === p.body.id);
+        const created = about.find((e) => e.action === 'pool.created');
+        expect(created?.after).toMatchObject({ utilisationCap: 70, capacity: 4 });
+        const updated = about.find((e) => e.action === 'pool.updated');
+        expect(updated?.before).toMatchObject({ utilisationCap: 70 });
+        expect(updated?.after).toMatchObject({ utilisationCap: 85 });
+      });
+    });
+
     it('refuses deleting a pool with active seats (409); deletes it once idle', async () => {
       const { api } = await t().newTenant();
       await product(api, 'P');

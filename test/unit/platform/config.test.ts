@@ -39,10 +39,13 @@ describe('loadConfig defaults', () => {
       bodyLimit: MiB,
       rateLimitTenant: 50,
       rateLimitGlobal: 250,
+      usageSampleInterval: 60_000,
+      usageRetentionDays: 400,
       auditKeyFile: 'data/audit.key',
       auditLogName: 'roster',
       auditCheckpointInterval: 5000,
       auditIntegrator: true,
+      requestCountsFlushInterval: 5000,
     });
   });
 
@@ -82,6 +85,9 @@ describe('loadConfig defaults', () => {
         'ROSTER_RATE_LIMIT_GLOBAL',
         'ROSTER_RATE_LIMIT_TENANT',
         'ROSTER_REDIS_URL',
+        'ROSTER_REQUEST_COUNTS_FLUSH_INTERVAL',
+        'ROSTER_USAGE_RETENTION_DAYS',
+        'ROSTER_USAGE_SAMPLE_INTERVAL',
       ].sort(),
     );
     expect(Object.keys(configFlagOptions()).sort()).toEqual(SETTINGS.map((s) => s.flag).sort());
@@ -325,10 +331,13 @@ describe('CLI flags', () => {
       ROSTER_BODY_LIMIT: '2mb',
       ROSTER_RATE_LIMIT_TENANT: '10',
       ROSTER_RATE_LIMIT_GLOBAL: '20',
+      ROSTER_USAGE_SAMPLE_INTERVAL: '30',
+      ROSTER_USAGE_RETENTION_DAYS: '90',
       ROSTER_AUDIT_KEY_FILE: '/env-audit.key',
       ROSTER_AUDIT_LOG_NAME: 'env-log',
       ROSTER_AUDIT_CHECKPOINT_INTERVAL: '2',
       ROSTER_AUDIT_INTEGRATOR: 'on',
+      ROSTER_REQUEST_COUNTS_FLUSH_INTERVAL: '2',
       ROSTER_KEY_PROVIDER: 'local',
       ROSTER_PKCS11_MODULE: '/env/module.so',
       ROSTER_PKCS11_TOKEN_LABEL: 'env-token',
@@ -346,10 +355,13 @@ describe('CLI flags', () => {
       'body-limit': '512kb',
       'rate-limit-tenant': '0',
       'rate-limit-global': '0',
+      'usage-sample-interval': '1.5',
+      'usage-retention-days': '30',
       'audit-key-file': '/flag-audit.key',
       'audit-log-name': 'flag-log',
       'audit-checkpoint-interval': '0.5',
       'audit-integrator': 'off',
+      'request-counts-flush-interval': '1.5',
       'key-provider': 'pkcs11',
       'pkcs11-module': '/flag/module.so',
       'pkcs11-token-label': 'flag-token',
@@ -367,10 +379,13 @@ describe('CLI flags', () => {
       bodyLimit: 512 * 1024,
       rateLimitTenant: 0,
       rateLimitGlobal: 0,
+      usageSampleInterval: 1500,
+      usageRetentionDays: 30,
       auditKeyFile: '/flag-audit.key',
       auditLogName: 'flag-log',
       auditCheckpointInterval: 500,
       auditIntegrator: false,
+      requestCountsFlushInterval: 1500,
       keyProvider: 'pkcs11',
       pkcs11Module: '/flag/module.so',
       pkcs11TokenLabel: 'flag-token',
@@ -427,6 +442,9 @@ describe('ConfigError', () => {
     ['ROSTER_PKCS11_TOKEN_LABEL', 'pkcs11-token-label', '   '],
     ['ROSTER_PKCS11_PIN', 'pkcs11-pin', '   '],
     ['ROSTER_PKCS11_PIN_FILE', 'pkcs11-pin-file', '   '],
+    ['ROSTER_USAGE_SAMPLE_INTERVAL', 'usage-sample-interval', `${SECRET}`],
+    ['ROSTER_USAGE_RETENTION_DAYS', 'usage-retention-days', `${SECRET}`],
+    ['ROSTER_REQUEST_COUNTS_FLUSH_INTERVAL', 'request-counts-flush-interval', `${SECRET}`],
   ];
 
   it('covers every declared setting', () => {
@@ -485,6 +503,34 @@ describe('audit log settings', () => {
   it.each(['0', '0.05', '11', '-1', 'soon', '1e1'])('refuses a checkpoint interval of %s', (raw) => {
     expect(configError(() => loadConfig({ ROSTER_AUDIT_CHECKPOINT_INTERVAL: raw })).setting).toBe(
       'ROSTER_AUDIT_CHECKPOINT_INTERVAL',
+    );
+  });
+
+  it.each([
+    ['1', 1000],
+    ['3600', 3_600_000],
+    ['2.5', 2500],
+  ])('takes a usage sampling interval of %s seconds', (raw, ms) => {
+    expect(loadConfig({ ROSTER_USAGE_SAMPLE_INTERVAL: raw }).usageSampleInterval).toBe(ms);
+  });
+
+  it.each(['0', '0.5', '3601', '-1', 'soon', '1e1'])('refuses a usage sampling interval of %s', (raw) => {
+    expect(configError(() => loadConfig({ ROSTER_USAGE_SAMPLE_INTERVAL: raw })).setting).toBe(
+      'ROSTER_USAGE_SAMPLE_INTERVAL',
+    );
+  });
+
+  it.each([
+    ['1', 1],
+    ['400', 400],
+    ['3650', 3650],
+  ])('takes a usage retention of %s days', (raw, days) => {
+    expect(loadConfig({ ROSTER_USAGE_RETENTION_DAYS: raw }).usageRetentionDays).toBe(days);
+  });
+
+  it.each(['0', '1.5', '3651', '-1', 'forever'])('refuses a usage retention of %s days', (raw) => {
+    expect(configError(() => loadConfig({ ROSTER_USAGE_RETENTION_DAYS: raw })).setting).toBe(
+      'ROSTER_USAGE_RETENTION_DAYS',
     );
   });
 
