@@ -4,7 +4,12 @@ import type { Db } from '../platform/db/index.js';
 import { RosterError } from '../platform/errors.js';
 import { errorResponses, listOf, pageQuery } from '../platform/http/schemas.js';
 import { tenantContextOf } from '../platform/http/server.js';
-import { decodeSeqCursor, encodeCursor } from '../platform/paging.js';
+import {
+  decodeOrderedSeqCursor,
+  decodeSeqCursor,
+  encodeCursor,
+  encodeOrderedSeqCursor,
+} from '../platform/paging.js';
 import {
   type Bucket,
   bucketQuery,
@@ -95,7 +100,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
     Querystring: {
       limit: number;
       cursor?: string;
-      order: EntryOrder;
+      order?: EntryOrder;
       actor?: string;
       action?: string;
       targetType?: string;
@@ -118,8 +123,8 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
             order: {
               type: 'string',
               enum: ['asc', 'desc'],
-              default: 'asc',
-              description: 'asc: oldest first; desc: newest first (a cursor keeps the order it was given in)',
+              description:
+                'asc (default): oldest first; desc: newest first. A cursor goes on in the order its page was read in; another order beside it is a 400.',
             },
             ...whoAndWhat,
             targetType: { type: 'string', minLength: 1, maxLength: 50 },
@@ -132,11 +137,18 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
       },
     },
     async (req) => {
-      const { limit, cursor, order, since, until, ...filter } = req.query;
+      const { limit, cursor, since, until, ...filter } = req.query;
+      const from = decodeOrderedSeqCursor(cursor);
+      if (from && req.query.order !== undefined && req.query.order !== from.order) {
+        throw new RosterError('request.invalid_parameter', {
+          detail: `The cursor continues a listing in ${from.order} order; send order=${from.order} or none`,
+        });
+      }
+      const order = from?.order ?? req.query.order ?? 'asc';
       const { items, last } = await s.audit.list(
         s.db.kysely,
         scope(req),
-        { fromSeq: decodeSeqCursor(cursor), limit, order },
+        { fromSeq: from?.seq ?? 0, limit, order },
         {
           ...filter,
           ...(since !== undefined ? { since: instantOf(since) } : {}),
@@ -148,7 +160,7 @@ export function auditRoutes(app: FastifyInstance, s: AuditRouteDeps): void {
           ...e,
           target: { type: targetType, id: targetId },
         })),
-        ...(last !== undefined ? { nextCursor: encodeCursor(last) } : {}),
+        ...(last !== undefined ? { nextCursor: encodeOrderedSeqCursor(last, order) } : {}),
       };
     },
   );

@@ -438,6 +438,39 @@ function comparePredicate<DB, TB extends keyof DB>(
 /** Most trigram groups a narrowable `terms` condition keeps (the rarest), and the count each is capped at. */
 const TERMS_KEPT = 3;
 const TERM_COUNT_CAP = 1_000;
+/**
+ * Groups counted per statement, one result column each: a long `co` value has a group per distinct trigram
+ * (up to thousands), and a statement may return at most 1,664 columns on PostgreSQL, 2,000 on SQLite.
+ */
+const GROUPS_PER_COUNT = 200;
+
+/** How many users hold a term of each group, each counted up to TERM_COUNT_CAP, in one statement. */
+async function countTermHolders(
+  q: Queryable,
+  tenantId: string,
+  groups: readonly (readonly string[])[],
+): Promise<number[]> {
+  const row = await q
+    .selectNoFrom((eb) =>
+      groups.map((group, i) =>
+        eb
+          .selectFrom((inner) =>
+            inner
+              .selectFrom('user_search_terms')
+              .select('user_id')
+              .where('tenant_id', '=', tenantId)
+              .where('term', 'in', group)
+              .limit(TERM_COUNT_CAP)
+              .as('t'),
+          )
+          .select((inner) => inner.fn.countAll<number | string>().as('n'))
+          .as(`n${i}`),
+      ),
+    )
+    .executeTakeFirstOrThrow();
+  const counts = row as Record<string, number | string | null>;
+  return groups.map((_, i) => Number(counts[`n${i}`] ?? 0));
+}
 
 /**
  * Keeps the rarest TERMS_KEPT trigrams of each narrowable `terms` condition. Intersecting every trigram of a
@@ -459,29 +492,15 @@ export async function narrowTerms(
       return c;
     case 'terms': {
       if (!c.narrowable || c.groups.length <= TERMS_KEPT) return c;
-      // Every group's holders counted up to the cap, in one statement (one scalar subquery per group).
-      const row = await q
-        .selectNoFrom((eb) =>
-          c.groups.map((group, i) =>
-            eb
-              .selectFrom((inner) =>
-                inner
-                  .selectFrom('user_search_terms')
-                  .select('user_id')
-                  .where('tenant_id', '=', tenantId)
-                  .where('term', 'in', group)
-                  .limit(TERM_COUNT_CAP)
-                  .as('t'),
-              )
-              .select((inner) => inner.fn.countAll<number | string>().as('n'))
-              .as(`n${i}`),
-          ),
-        )
-        .executeTakeFirstOrThrow();
-      const counts = row as Record<string, number | string | null>;
-      const counted = c.groups.map((group, i) => ({ group, n: Number(counts[`n${i}`] ?? 0) }));
-      // A trigram nobody holds: nobody matches.
-      if (counted.some((x) => x.n === 0)) return { kind: 'none' };
+      const counted: { group: readonly string[]; n: number }[] = [];
+      for (let from = 0; from < c.groups.length; from += GROUPS_PER_COUNT) {
+        const chunk = c.groups.slice(from, from + GROUPS_PER_COUNT);
+        for (const [i, n] of (await countTermHolders(q, tenantId, chunk)).entries()) {
+          // A trigram nobody holds: nobody matches.
+          if (n === 0) return { kind: 'none' };
+          counted.push({ group: chunk[i] as readonly string[], n });
+        }
+      }
       counted.sort((a, b) => a.n - b.n);
       return { ...c, groups: counted.slice(0, TERMS_KEPT).map((x) => x.group) };
     }

@@ -42,6 +42,26 @@ export function decodeSeqCursor(cursor: string | undefined): number {
   return k;
 }
 
+/**
+ * A cursor over a sequence read in either order: ascending ones are the plain sequence cursors above (so
+ * cursors given out before descending reads existed still work), descending ones carry `d<seq>`. The
+ * cursor, not the request, says which way the next page goes.
+ */
+export function encodeOrderedSeqCursor(seq: number, order: 'asc' | 'desc'): string {
+  return encodeCursor(order === 'asc' ? seq : `d${seq}`);
+}
+
+/** @throws request.invalid_cursor */
+export function decodeOrderedSeqCursor(
+  cursor: string | undefined,
+): { seq: number; order: 'asc' | 'desc' } | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  const k = parseCursor(cursor);
+  if (typeof k === 'string' && /^d[0-9]{1,15}$/.test(k)) return { seq: Number(k.slice(1)), order: 'desc' };
+  if (typeof k === 'number' && Number.isSafeInteger(k) && k >= 0) return { seq: k, order: 'asc' };
+  throw new RosterError('request.invalid_cursor');
+}
+
 function parseCursor(cursor: string): unknown {
   let parsed: { k?: unknown; s?: unknown };
   try {

@@ -71,6 +71,7 @@ export function Dashboard() {
     scopeRef.current = scope;
     setEntries(null);
     setRequests(null);
+    setErrors({});
     setPools(null);
     setProducts([]);
   }
@@ -431,7 +432,7 @@ function Figure(props: { label: string; value: number | null; unit: string }) {
 }
 
 function RecentTable(props: { entries: readonly AuditEntry[] }) {
-  if (props.entries.length === 0) return <p className="muted">Nothing recorded in the last 30 days.</p>;
+  if (props.entries.length === 0) return <p className="muted">Nothing recorded yet.</p>;
   return (
     <div className="table-wrap">
       <table data-testid="recent-activity">

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { ApiError, api, asApiError, fetchAll, serverNow } from '../api';
 import { PageTitle } from '../app';
 import { DEFAULT_CAP, StepChart, type StepSeries } from '../components/charts';
@@ -34,19 +34,31 @@ export function Licenses() {
   /** Counts the screen's refreshes: the history charts reload with each. */
   const [refreshed, setRefreshed] = useState(0);
   const action = useAction();
+  const scope = s.tenantId;
+  const scopeRef = useRef(scope);
+  if (scopeRef.current !== scope) {
+    // Another tenant (a platform account's picker): nothing shown so far is its, and answers still in
+    // flight for the previous one are dropped (below), so that no chart asks for the old tenant's products.
+    scopeRef.current = scope;
+    setProducts(null);
+    setPools(null);
+    setLoadError(null);
+  }
 
   const load = async () => {
+    const asked = scopeRef.current;
     try {
       const [pr, po] = await Promise.all([
         fetchAll<Product>('/api/v1/products'),
         fetchAll<Pool>('/api/v1/pools'),
       ]);
+      if (scopeRef.current !== asked) return;
       setProducts(pr);
       setPools(po);
       setRefreshed((n) => n + 1);
       setLoadError(null);
     } catch (err) {
-      setLoadError(asApiError(err));
+      if (scopeRef.current === asked) setLoadError(asApiError(err));
     }
   };
   usePolling(load, REFRESH_MS, [s.tenantId]);
@@ -93,7 +105,9 @@ export function Licenses() {
             products={products}
             pools={pools}
             productExtra={(product, productPools) =>
-              productPools.length > 0 ? <History product={product} refreshed={refreshed} /> : null
+              productPools.length > 0 ? (
+                <History key={`${scope ?? ''}:${product.sku}`} product={product} refreshed={refreshed} />
+              ) : null
             }
             poolActions={
               manage
@@ -241,11 +255,15 @@ function History(props: { product: Product; refreshed: number }) {
   const [usage, setUsage] = useState<ProductUsage | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const { refreshed } = props;
+  const fetched = useRef<{ range: RangeKey; at: number } | null>(null);
   // biome-ignore lint/correctness/useExhaustiveDependencies: each refresh of the screen loads it again
   useEffect(() => {
-    const ctl = new AbortController();
     const span = RANGES.find((r) => r.key === range)?.ms ?? DAY_MS;
     const until = serverNow();
+    // A week or a month moves little in 5 s: those ranges are read again once a minute.
+    const last = fetched.current;
+    if (last && last.range === range && span > DAY_MS && until - last.at < 60_000) return;
+    const ctl = new AbortController();
     api
       .get<ProductUsage>(
         `/api/v1/products/${encodeURIComponent(sku)}/usage`,
@@ -253,6 +271,7 @@ function History(props: { product: Product; refreshed: number }) {
         ctl.signal,
       )
       .then((u) => {
+        fetched.current = { range, at: until };
         setUsage(u);
         setError(null);
       })

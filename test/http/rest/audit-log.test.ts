@@ -684,6 +684,14 @@ describeEachStore('REST verifiable audit log', (kind) => {
       expect(await allEntries(one.api, {}, 'order=desc', 3)).toEqual([...all].reverse());
       const newest = await one.api.get('/api/v1/audit/entries?order=desc&limit=2');
       expect(newest.body.items).toEqual(all.slice(-2).reverse());
+      // The cursor carries the order: followed without `order`, it goes on backwards; a contrary order is a 400.
+      const firstPage = await one.api.get('/api/v1/audit/entries?order=desc&limit=3');
+      const cursor = encodeURIComponent(firstPage.body.nextCursor);
+      const onwards = await one.api.get(`/api/v1/audit/entries?limit=3&cursor=${cursor}`);
+      expect([...firstPage.body.items, ...onwards.body.items]).toEqual([...all].reverse().slice(0, 6));
+      const contrary = await one.api.get(`/api/v1/audit/entries?order=asc&limit=3&cursor=${cursor}`);
+      expect(contrary.status, contrary.raw).toBe(400);
+      expect(contrary.body.code).toBe('request.invalid_parameter');
       const bad = await one.api.get('/api/v1/audit/entries?order=newest');
       expect(bad.status, bad.raw).toBe(400);
       expect(bad.headers['content-type']).toMatch(/application\/problem\+json/);

@@ -336,6 +336,17 @@ interface World {
 type Shape = 'some' | 'all' | 'none';
 type Case = readonly [name: string, filter: (w: World) => F, shape?: Shape];
 
+/** 1,800 characters with well over 1,664 distinct trigrams (a fixed linear congruential sequence). */
+const MANY_TRIGRAMS = (() => {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let x = 42;
+  let out = '';
+  for (let i = 0; i < 1800; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    out += alphabet[(x >>> 16) % 36];
+  }
+  return out;
+})();
 const LONG_PREFIX = 'provisioning.service.account.num'; // exactly 32 characters
 
 const USER_CASES: readonly Case[] = [
@@ -492,6 +503,8 @@ const USER_CASES: readonly Case[] = [
     'none',
   ],
   ['userName co, long', () => cmp('userName', 'co', 'service.account.number')],
+  // More distinct trigrams than one statement may return columns (1,664 on PostgreSQL): counted in chunks.
+  ['userName co, 1,800 characters', () => cmp('userName', 'co', MANY_TRIGRAMS), 'none'],
   ['userName ew', () => cmp('userName', 'ew', 'ABC')],
   ['userName ew a domain', () => cmp('userName', 'ew', '@example.com')],
   ['userName pr', () => pr('userName'), 'all'],
