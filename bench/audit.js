@@ -251,7 +251,11 @@ async function createTenant(store, db) {
     const t = await inject(app, 'POST', '/api/v1/tenants', ADMIN_TOKEN, { name: 'Audit bench' });
     if (t.statusCode !== 201) throw new Error(`POST /api/v1/tenants answered ${t.statusCode}: ${t.body}`);
     const tenantId = JSON.parse(t.body).id;
-    const k = await inject(app, 'POST', '/api/v1/tokens', ADMIN_TOKEN, { tenantId, name: 'audit-bench' });
+    const k = await inject(app, 'POST', '/api/v1/tokens', ADMIN_TOKEN, {
+      tenantId,
+      name: 'audit-bench',
+      roles: ['tenant-admin'],
+    });
     if (k.statusCode !== 201) throw new Error(`POST /api/v1/tokens answered ${k.statusCode}: ${k.body}`);
     const { token, id: tokenId } = JSON.parse(k.body);
     return { tenantId, token, tokenId };

@@ -314,6 +314,7 @@ async function setUpTenant(base, setup) {
   const { token } = await call(base, 'POST', '/api/v1/tokens', ADMIN_TOKEN, {
     tenantId: tenant.id,
     name: 'bench',
+    roles: ['tenant-admin'],
   });
   await call(base, 'POST', '/api/v1/products', token, { sku: SKU, name: 'Bench seat' });
   const pools =
