@@ -10,6 +10,7 @@ import { type ErrorCode, type FieldError, RosterError } from '../platform/errors
 import { checkIfMatch } from '../platform/etag.js';
 import { newId } from '../platform/ids.js';
 import { type Page, pageById } from '../platform/paging.js';
+import { timeRange } from '../platform/time-buckets.js';
 import {
   type Assignment,
   type AssignmentSource,
@@ -357,27 +358,11 @@ export class LicenseService {
     sku: string,
     range: { since?: string; until?: string },
   ): Promise<ProductUsage> {
-    const untilMs = range.until === undefined ? this.#d.clock.now().getTime() : Date.parse(range.until);
-    const sinceMs = range.since === undefined ? untilMs - DAY_MS : Date.parse(range.since);
-    if (!Number.isFinite(sinceMs) || !Number.isFinite(untilMs)) {
-      throw new RosterError('request.invalid_parameter', { detail: 'since and until must be date-times' });
-    }
-    if (sinceMs >= untilMs) {
-      throw new RosterError('request.invalid_parameter', {
-        detail: 'since must be before until',
-        errors: [{ pointer: '/querystring/since', detail: 'must be before until' }],
-      });
-    }
-    if (untilMs - sinceMs > MAX_USAGE_RANGE_DAYS * DAY_MS) {
-      throw new RosterError('request.invalid_parameter', {
-        detail: `The range is longer than ${MAX_USAGE_RANGE_DAYS} days: narrow it`,
-        errors: [
-          { pointer: '/querystring/since', detail: `is more than ${MAX_USAGE_RANGE_DAYS} days before until` },
-        ],
-      });
-    }
-    const since = new Date(sinceMs).toISOString();
-    const until = new Date(untilMs).toISOString();
+    const { since, until } = timeRange(range, this.#d.clock.now(), {
+      defaultMs: DAY_MS,
+      maxMs: MAX_USAGE_RANGE_DAYS * DAY_MS,
+      tooLong: `The range is longer than ${MAX_USAGE_RANGE_DAYS} days: narrow it`,
+    });
     const db = this.#d.db.kysely;
     const product = await store.findProductBySku(db, ctx.tenantId, skuKey(sku));
     if (!product) throw new RosterError('licenses.product_not_found');

@@ -31,6 +31,23 @@ export function instantOf(value: string | undefined): string | undefined {
 }
 
 /**
+ * A time range from optional query values: `until` defaults to `now`, `since` to `defaultMs` before `until`.
+ * @throws request.invalid_parameter when until is not after since, or the range is longer than `maxMs`
+ */
+export function timeRange(
+  query: { since?: string | undefined; until?: string | undefined },
+  now: Date,
+  limits: { defaultMs: number; maxMs: number; tooLong: string },
+): { since: string; until: string } {
+  const until = instantOf(query.until) ?? now.toISOString();
+  const since = instantOf(query.since) ?? new Date(Date.parse(until) - limits.defaultMs).toISOString();
+  const span = Date.parse(until) - Date.parse(since);
+  if (span <= 0) throw new RosterError('request.invalid_parameter', { detail: 'until must be after since' });
+  if (span > limits.maxMs) throw new RosterError('request.invalid_parameter', { detail: limits.tooLong });
+  return { since, until };
+}
+
+/**
  * The range a bucketed count covers: `until` defaults to `now`, `since` to an hour before `until`.
  * @throws request.invalid_parameter when until is not after since, or the range holds more than MAX_BUCKETS
  */
@@ -38,16 +55,11 @@ export function bucketRange(
   query: { since?: string | undefined; until?: string | undefined; bucket: Bucket },
   now: Date,
 ): { since: string; until: string } {
-  const until = instantOf(query.until) ?? now.toISOString();
-  const since = instantOf(query.since) ?? new Date(Date.parse(until) - 3_600_000).toISOString();
-  const span = Date.parse(until) - Date.parse(since);
-  if (span <= 0) throw new RosterError('request.invalid_parameter', { detail: 'until must be after since' });
-  if (span > MAX_BUCKETS * WIDTH_MS[query.bucket]) {
-    throw new RosterError('request.invalid_parameter', {
-      detail: `The range holds more than ${MAX_BUCKETS} buckets of a ${query.bucket}: narrow it or use bucket=hour`,
-    });
-  }
-  return { since, until };
+  return timeRange(query, now, {
+    defaultMs: 3_600_000,
+    maxMs: MAX_BUCKETS * WIDTH_MS[query.bucket],
+    tooLong: `The range holds more than ${MAX_BUCKETS} buckets of a ${query.bucket}: narrow it or use bucket=hour`,
+  });
 }
 
 /** A bucket's start as an instant: its key is an ISO prefix, completed with zeros. */
