@@ -59,6 +59,11 @@ export interface User {
   readonly phoneNumbers: readonly MultiValue[];
   readonly title: string | null;
   readonly department: string | null;
+  /**
+   * Who the person is in the organisation ("Nurse"): SCIM `roles` (RFC 7643 §4.1.2), free text, each value once
+   * without regard to case, at most one primary. Not Roster's access roles (those of tokens and admins).
+   */
+  readonly roles: readonly MultiValue[];
   readonly location: { site: string | null; country: string | null } | null;
   readonly kind: string;
   readonly manager: string | null;

@@ -1,3 +1,4 @@
+import { normaliseCaseless } from '../crypto/model.js';
 import { RosterError } from '../platform/errors.js';
 
 export interface Tenant {
@@ -59,6 +60,11 @@ export interface User {
   readonly addresses: readonly Address[];
   readonly title: string | null;
   readonly department: string | null;
+  /**
+   * Who the user is in the organisation ("Nurse", "Sales Engineer"): RFC 7643 §4.1.2 `roles`, free text with
+   * no vocabulary, distinct without regard to case. Not Roster's access roles, which go to tokens and admins.
+   */
+  readonly roles: readonly MultiValue[];
   readonly location: Location | null;
   readonly kind: UserKind;
   readonly manager: string | null;
@@ -147,9 +153,12 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   return out;
 }
 
+/** A role value as it is compared and indexed: NFC, lower case. */
+export const roleKey = normaliseCaseless;
+
 /** Emails normalised for blind indexing and uniqueness: distinct, case-insensitive. */
 export function distinctEmails(emails: readonly MultiValue[]): string[] {
-  return [...new Set(emails.map((e) => e.value.normalize('NFC').toLowerCase()))];
+  return [...new Set(emails.map((e) => normaliseCaseless(e.value)))];
 }
 
 export { etagOf, matchesVersion } from '../platform/etag.js';
@@ -229,7 +238,15 @@ export type UserCondition =
       readonly texts: readonly string[];
     }
   /** Some membership of the user whose group id satisfies the condition (SCIM `groups[…]`). */
-  | { readonly kind: 'memberOf'; readonly group: MembershipCondition };
+  | { readonly kind: 'memberOf'; readonly group: MembershipCondition }
+  /**
+   * Some role of the user whose value satisfies `test` (caseless), or any role when `test` is null. A
+   * multi-valued `ne` is the negation of `eq`: no role has the value.
+   */
+  | {
+      readonly kind: 'role';
+      readonly test: { readonly op: Exclude<SearchOp, 'ne'>; readonly value: string } | null;
+    };
 
 /** A condition as the store runs it: sealed equalities resolved to blind indexes under every live key version. */
 export type IndexedUserCondition =

@@ -14,6 +14,7 @@ export function presentUser(u: User) {
     addresses: u.addresses,
     title: u.title,
     department: u.department,
+    roles: u.roles,
     location: u.location,
     kind: u.kind,
     manager: u.manager,

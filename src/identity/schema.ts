@@ -15,6 +15,13 @@ const multiValue = (value: object) => ({
 
 const email = multiValue({ type: 'string', format: 'email', maxLength: 320 });
 const phone = multiValue({ type: 'string', minLength: 1, maxLength: 64 });
+const role = multiValue({
+  type: 'string',
+  minLength: 1,
+  maxLength: 256,
+  pattern: '\\S',
+  description: 'who the user is, e.g. "Nurse"; unique per user without regard to case',
+});
 const address = {
   type: 'object',
   additionalProperties: false,
@@ -53,6 +60,7 @@ const userFields = {
   addresses: { type: 'array', maxItems: 10, items: address },
   title: str(256),
   department: str(256),
+  roles: { type: 'array', maxItems: 50, items: role },
   location,
   kind: { type: 'string', enum: [...USER_KINDS] },
   manager: { type: 'string', format: 'uuid', description: 'id of another user of the tenant' },
@@ -92,6 +100,7 @@ export const userResponse = {
     addresses: { type: 'array', items: address },
     title: nullableString,
     department: nullableString,
+    roles: { type: 'array', items: role },
     location: {
       type: ['object', 'null'],
       properties: { site: nullableString, country: nullableString },
@@ -114,6 +123,7 @@ export const userListQuery = {
     userName: str(256),
     email: str(320),
     department: str(256),
+    role: { ...str(256), description: 'users holding this role (compared without regard to case)' },
     site: str(64),
     country: { type: 'string', pattern: '^[A-Za-z]{2}$' },
     location: str(64),

@@ -33,6 +33,7 @@ import {
   type IndexedUserCondition,
   mergePatch,
   resolveStatus,
+  roleKey,
   type Tenant,
   type User,
   type UserCondition,
@@ -114,7 +115,11 @@ export class TenantService {
 }
 
 function userIndexes(key: TenantKey, user: User): store.UserIndexes {
-  return { emails: emailIndexes(key, user), terms: searchTerms(key, user) };
+  return {
+    emails: emailIndexes(key, user),
+    terms: searchTerms(key, user),
+    roles: [...new Set(user.roles.map((r) => roleKey(r.value)))],
+  };
 }
 
 /** Resolves the sealed equalities of a condition to blind indexes. */
@@ -152,6 +157,8 @@ export interface UserQuery {
   userName?: string;
   email?: string;
   department?: string;
+  /** Users holding this role, compared without regard to case. */
+  role?: string;
   site?: string;
   country?: string;
   location?: string;
@@ -252,6 +259,7 @@ export class UserService {
     const { userName, email, ...plain } = query;
     const filter: store.UserFilter = { ...plain };
     if (plain.country !== undefined) filter.country = plain.country.toUpperCase();
+    if (plain.role !== undefined) filter.role = roleKey(plain.role.trim());
     if (userName !== undefined) filter.userNameIndex = caselessIndexes(keys, USER_NAME_INDEX, userName);
     if (email !== undefined) filter.emailIndex = caselessIndexes(keys, EMAIL_INDEX, email);
     const rows = await store.listUserRows(db, ctx.tenantId, filter, {
@@ -563,6 +571,7 @@ function writableView(u: User): UserInput {
     addresses: [...u.addresses],
     title: u.title,
     department: u.department,
+    roles: [...u.roles],
     location: u.location,
     kind: u.kind,
     manager: u.manager,
@@ -583,11 +592,21 @@ function buildUser(fixed: Fixed, input: UserInput, currentStatus: UserStatus): U
     ['emails', input.emails ?? []],
     ['phoneNumbers', input.phoneNumbers ?? []],
     ['addresses', input.addresses ?? []],
+    ['roles', input.roles ?? []],
   ] as const) {
     if (list.filter((v) => v.primary === true).length > 1) {
       errors.push({ pointer: `/${field}`, detail: 'may mark at most one value primary' });
     }
   }
+  const roles = (input.roles ?? []).map((r) => ({ ...r, value: r.value.trim() }));
+  const seenRoles = new Set<string>();
+  roles.forEach((r, i) => {
+    const key = roleKey(r.value);
+    if (!key) errors.push({ pointer: `/roles/${i}/value`, detail: 'may not be blank' });
+    else if (seenRoles.has(key))
+      errors.push({ pointer: `/roles/${i}/value`, detail: 'repeats a role of the user' });
+    seenRoles.add(key);
+  });
   if (errors.length > 0) throw new RosterError('request.validation_failed', { errors });
   const name = input.name && Object.keys(input.name).length > 0 ? input.name : null;
   const site = input.location?.site ?? null;
@@ -603,6 +622,7 @@ function buildUser(fixed: Fixed, input: UserInput, currentStatus: UserStatus): U
     addresses: input.addresses ?? [],
     title: input.title ?? null,
     department: input.department ?? null,
+    roles,
     location: site === null && country === null ? null : { site, country },
     kind: input.kind ?? 'employee',
     manager: input.manager ?? null,

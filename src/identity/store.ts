@@ -10,6 +10,7 @@ import {
   type GroupSort,
   type IndexedUserCondition,
   type MembershipCondition,
+  roleKey,
   type SearchOp,
   type Tenant,
   USER_SEALED_COLUMNS,
@@ -52,10 +53,14 @@ export async function listTenants(
 
 // ---- users
 
-/** A user's blind indexes beside the row: one per distinct e-mail address, and the search terms. */
+/**
+ * A user's index rows beside the row: the blind index of each distinct e-mail address, the search terms, and
+ * each distinct role value (roleKey).
+ */
 export interface UserIndexes {
   readonly emails: readonly string[];
   readonly terms: readonly string[];
+  readonly roles: readonly string[];
 }
 
 export async function insertUser(q: Queryable, row: UsersTable, indexes: UserIndexes): Promise<void> {
@@ -66,6 +71,7 @@ export async function insertUser(q: Queryable, row: UsersTable, indexes: UserInd
 async function replaceIndexes(q: Queryable, tenantId: string, userId: string, indexes: UserIndexes) {
   await q.deleteFrom('user_emails').where('user_id', '=', userId).execute();
   await q.deleteFrom('user_search_terms').where('user_id', '=', userId).execute();
+  await q.deleteFrom('user_roles').where('user_id', '=', userId).execute();
   await insertIndexes(q, tenantId, userId, indexes);
 }
 
@@ -74,6 +80,12 @@ const TERM_CHUNK = 2000;
 
 async function insertIndexes(q: Queryable, tenantId: string, userId: string, indexes: UserIndexes) {
   await insertEmailIndexes(q, tenantId, userId, indexes.emails);
+  if (indexes.roles.length > 0) {
+    await q
+      .insertInto('user_roles')
+      .values(indexes.roles.map((role_key) => ({ tenant_id: tenantId, role_key, user_id: userId })))
+      .execute();
+  }
   for (let i = 0; i < indexes.terms.length; i += TERM_CHUNK) {
     await q
       .insertInto('user_search_terms')
@@ -255,6 +267,7 @@ export async function clearManager(
 export async function deleteUser(q: Queryable, tenantId: string, id: string): Promise<boolean> {
   await q.deleteFrom('user_emails').where('user_id', '=', id).execute();
   await q.deleteFrom('user_search_terms').where('user_id', '=', id).execute();
+  await q.deleteFrom('user_roles').where('user_id', '=', id).execute();
   await q.deleteFrom('group_members').where('tenant_id', '=', tenantId).where('user_id', '=', id).execute();
   const res = await q
     .deleteFrom('users')
@@ -280,6 +293,8 @@ export interface UserFilter {
   userNameIndex?: readonly string[];
   emailIndex?: readonly string[];
   department?: string;
+  /** A role value, normalised (roleKey). */
+  role?: string;
   site?: string;
   country?: string;
   /** Matches either the site code or the country. */
@@ -306,6 +321,16 @@ export async function listUserRows(
   if (filter.userNameIndex !== undefined)
     query = query.where('users.user_name_bidx', 'in', filter.userNameIndex);
   if (filter.department !== undefined) query = query.where('users.department', '=', filter.department);
+  if (filter.role !== undefined) {
+    const role = filter.role;
+    query = query.where('users.id', 'in', (eb) =>
+      eb
+        .selectFrom('user_roles')
+        .select('user_roles.user_id')
+        .where('user_roles.tenant_id', '=', tenantId)
+        .where('user_roles.role_key', '=', role),
+    );
+  }
   if (filter.site !== undefined) query = query.where('users.site', '=', filter.site);
   if (filter.country !== undefined) query = query.where('users.country', '=', filter.country);
   if (filter.location !== undefined) {
@@ -391,6 +416,21 @@ function userPredicate(eb: UsersEb, tenantId: string, c: IndexedUserCondition): 
           .where('group_members.tenant_id', '=', tenantId)
           .where((m) => membershipPredicate(m, 'group_members.group_id', c.group)),
       );
+    case 'role': {
+      const holders = eb
+        .selectFrom('user_roles')
+        .select('user_roles.user_id')
+        .where('user_roles.tenant_id', '=', tenantId);
+      const test = c.test;
+      if (test === null) return eb('users.id', 'in', holders);
+      // Role keys are stored normalised: comparing them case-exactly with the normalised value is the
+      // caseless comparison, and an equality seeks the (tenant_id, role_key) index.
+      return eb(
+        'users.id',
+        'in',
+        holders.where((r) => comparePredicate(r, 'user_roles.role_key', test.op, roleKey(test.value), true)),
+      );
+    }
     case 'column':
       return comparePredicate(eb, `users.${USER_SEARCH_COLUMNS[c.column]}`, c.op, c.value, c.caseExact);
   }

@@ -58,6 +58,7 @@ export function userResource(
     emails: u.emails.length > 0 ? u.emails : undefined,
     phoneNumbers: u.phoneNumbers.length > 0 ? u.phoneNumbers : undefined,
     addresses: u.addresses.length > 0 ? u.addresses : undefined,
+    roles: u.roles.length > 0 ? u.roles : undefined,
     groups:
       extras.groups.length > 0
         ? extras.groups.map((g) => ({
@@ -203,6 +204,7 @@ export function userInputOf(doc: Doc, mode: 'create' | 'replace'): UserInput {
     emails: multiValues(doc.emails, '/emails'),
     phoneNumbers: multiValues(doc.phoneNumbers, '/phoneNumbers'),
     addresses: addresses(doc.addresses),
+    roles: multiValues(doc.roles, '/roles'),
     title: str(doc, 'title', '/title'),
     department: str(ent, 'department', '/department'),
     manager: managerId,

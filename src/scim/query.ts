@@ -59,6 +59,9 @@ const USER_COLUMNS: Record<string, { column: UserSearchColumn; caseExact: boolea
   'meta.lastmodified': { column: 'updatedAt', caseExact: true, dateTime: true },
 };
 
+/** Sub-attributes of `roles` other than its value: answered by checking the users who hold a role. */
+const ROLE_DETAILS = new Set(['roles.display', 'roles.type', 'roles.primary']);
+
 /** Sealed user attributes: what their presence is stored as, and which has an equality index. */
 const USER_SEALED: Record<string, { field: UserSealedField; eq?: 'userName' | 'email' }> = {
   username: { field: 'userName', eq: 'userName' },
@@ -189,6 +192,20 @@ function userComparison(
     state.groups = true;
     return { kind: 'memberOf', group: membership('groups', op, value) };
   }
+  if (key === 'roles' || key === 'roles.value') {
+    if (op === 'pr') return { kind: 'role', test: null };
+    const role: UserCondition = {
+      kind: 'role',
+      test: { op: op === 'ne' ? 'eq' : op, value: stringValue(key, value ?? null, false) },
+    };
+    return op === 'ne' ? { kind: 'not', item: role } : role;
+  }
+  if (ROLE_DETAILS.has(key)) {
+    // Only a role's value is indexed: the users holding any role are the candidates, checked one by one.
+    if (state.negated > 0) throw refuse(`'${key}' cannot be negated; compare roles.value (docs/scim.md)`);
+    state.exact = false;
+    return { kind: 'role', test: null };
+  }
   const plain = USER_COLUMNS[key];
   if (plain) {
     if (op === 'pr') return { kind: 'present', column: plain.column };
@@ -221,6 +238,7 @@ const USER_ELEMENTS: Record<string, (u: User) => readonly object[]> = {
   emails: (u) => u.emails,
   phonenumbers: (u) => u.phoneNumbers,
   addresses: (u) => u.addresses,
+  roles: (u) => u.roles,
 };
 
 /** A filter made of comparisons joined by `or` only: per element it means what it means per resource. */
@@ -431,6 +449,15 @@ function userValues(u: User, key: string): unknown[] {
       return u.phoneNumbers.map((p) => p.value);
     case 'addresses':
       return u.addresses.length > 0 ? [u.addresses] : [];
+    case 'roles':
+    case 'roles.value':
+      return u.roles.map((r) => r.value);
+    case 'roles.display':
+      return u.roles.flatMap((r) => one(r.display));
+    case 'roles.type':
+      return u.roles.flatMap((r) => one(r.type));
+    case 'roles.primary':
+      return u.roles.flatMap((r) => (r.primary === undefined ? [] : [r.primary]));
     case 'title':
       return one(u.title);
     case 'department':

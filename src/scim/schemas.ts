@@ -277,6 +277,23 @@ export const USER_SCHEMA_DEF: SchemaDef = deepFreeze({
         ],
       },
     ),
+    attr(
+      'roles',
+      'complex',
+      "A list of roles for the User that collectively represent who the User is, e.g., 'Student', " +
+        "'Faculty'. No vocabulary: any text. Roster: at most 50, each value once without regard to case; " +
+        "a filter can compare a role's value with every operator.",
+      {
+        multiValued: true,
+        subAttributes: [
+          // Roster: every entry needs its value.
+          attr('value', 'string', 'The value of a role. Required in each entry.', { required: true }),
+          display('role'),
+          attr('type', 'string', "A label indicating the role's function.", { canonicalValues: [] }),
+          primary('role'),
+        ],
+      },
+    ),
   ],
 });
 

@@ -333,7 +333,9 @@ describeEachStore('attack: privilege escalation through roles', (kind) => {
         SCIM_CT,
       );
       expect(created.status, created.raw).toBe(201);
-      expect(created.body.roles).toBeUndefined();
+      // A person's roles are kept as who the person is (data, like a title); they give no token any power,
+      // as what follows shows. Entitlements are not stored at all.
+      expect(created.body.roles).toEqual([{ value: 'tenant-admin', primary: true }]);
       expect(created.body.entitlements).toBeUndefined();
       const group = await provisioner.api.post('/scim/v2/Groups', scimBody.group(u('prov')), SCIM_CT);
       expect(group.status, group.raw).toBe(201);

@@ -65,18 +65,16 @@ function overposting(
 
 const user = () => ({ userName: `${u('user')}@example.com` });
 
+// A person's `roles` (SCIM roles: who the user is, "Nurse") are a writable user field and grant nothing in
+// Roster, whose access roles go to tokens and admin accounts only: they are not an attack here.
 const ATTACKS: Attack[] = [
   ...overposting('POST /users', (w, b) => w.api.post('/api/v1/users', b), user, {
-    roles: ['platform-admin'],
     groups: [],
   }),
   ...overposting(
     'PATCH /users/:id',
     (w, b) => w.api.patch(`/api/v1/users/${w.otherUserId}`, b),
     () => ({}),
-    {
-      roles: ['tenant-admin'],
-    },
   ),
   ...overposting(
     'POST /groups',
@@ -148,7 +146,7 @@ const ATTACKS: Attack[] = [
     'POST /onboardings',
     (w, b) => w.api.post('/api/v1/onboardings', { user: b, products: [] }, { 'idempotency-key': u('idem') }),
     user,
-    { roles: ['tenant-admin'] },
+    { groups: [] },
     (f) => `/user/${f}`,
   ),
   ...overposting(

@@ -20,6 +20,7 @@ const HANDLED = [
   '/user/emails',
   '/user/title',
   '/user/department',
+  '/user/roles',
   '/user/location/site',
   '/user/location/country',
   '/user/kind',
@@ -45,6 +46,7 @@ export function Onboard() {
   const [email, setEmail] = useState('');
   const [title, setTitle] = useState('');
   const [department, setDepartment] = useState('');
+  const [roles, setRoles] = useState('');
   const [site, setSite] = useState('');
   const [country, setCountry] = useState('');
   const [kind, setKind] = useState('');
@@ -75,6 +77,11 @@ export function Onboard() {
           .filter(Boolean)
       : chosen;
 
+  const roleValues = roles
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
   const body = () => {
     const user: Record<string, unknown> = { userName: userName.trim() };
     const name: Record<string, string> = {};
@@ -85,6 +92,7 @@ export function Onboard() {
     if (email.trim()) user.emails = [{ value: email.trim(), type: 'work', primary: true }];
     if (title.trim()) user.title = title.trim();
     if (department.trim()) user.department = department.trim();
+    if (roleValues.length > 0) user.roles = roleValues.map((value) => ({ value }));
     const location: Record<string, string> = {};
     if (site.trim()) location.site = site.trim();
     if (country.trim()) location.country = country.trim();
@@ -242,6 +250,23 @@ export function Onboard() {
           )}
         </Field>
         <Field
+          id="onboard-roles"
+          label="Roles"
+          pointer="/user/roles"
+          error={err}
+          hint="Job or business roles from the directory (SCIM roles), comma separated, e.g. Nurse, Ward lead"
+        >
+          {(a) => (
+            <input
+              {...a}
+              autoComplete="off"
+              value={roles}
+              onChange={(e) => setRoles(e.target.value)}
+              data-testid="onboard-roles"
+            />
+          )}
+        </Field>
+        <Field
           id="onboard-site"
           label="Site"
           pointer="/user/location/site"
@@ -340,6 +365,7 @@ export function Onboard() {
       >
         <p>
           Create <strong>{userName.trim() || '(no user name)'}</strong>
+          {roleValues.length > 0 ? <> (roles {roleValues.join(', ')})</> : null}
           {skus.length > 0 ? (
             <>
               {' '}

@@ -15,6 +15,7 @@ const FILTERS = [
   'email',
   'externalId',
   'department',
+  'role',
   'status',
   'kind',
   'site',
@@ -80,6 +81,7 @@ function UserList(props: { filters: Partial<Record<Filter, string>> }) {
               <th scope="col">User name</th>
               <th scope="col">Name</th>
               <th scope="col">Department</th>
+              <th scope="col">Roles</th>
               <th scope="col">Location</th>
               <th scope="col">Kind</th>
               <th scope="col">Status</th>
@@ -93,6 +95,7 @@ function UserList(props: { filters: Partial<Record<Filter, string>> }) {
                 </td>
                 <td>{userLabel(u)}</td>
                 <td>{u.department ?? '—'}</td>
+                <td>{roleSummary(u)}</td>
                 <td>
                   {[u.location?.site, u.location?.country?.toUpperCase()].filter(Boolean).join(', ') || '—'}
                 </td>
@@ -123,6 +126,14 @@ function UserList(props: { filters: Partial<Record<Filter, string>> }) {
   );
 }
 
+/** A user's role values for a table cell: the first three, then how many more. */
+function roleSummary(u: User): string {
+  const values = u.roles.map((r) => r.value);
+  if (values.length === 0) return '—';
+  const more = values.length - 3;
+  return `${values.slice(0, 3).join(', ')}${more > 0 ? ` +${more} more` : ''}`;
+}
+
 export function StatusBadge(props: { status: string }) {
   return (
     <span className={`badge badge-${props.status}`} data-testid="user-status">
@@ -137,6 +148,7 @@ function SearchForm(props: { filters: Partial<Record<Filter, string>> }) {
   const [by, setBy] = useState<(typeof BY)[number]['key']>(initialBy);
   const [term, setTerm] = useState(f[initialBy] ?? '');
   const [department, setDepartment] = useState(f.department ?? '');
+  const [role, setRole] = useState(f.role ?? '');
   const [status, setStatus] = useState(f.status ?? '');
   const [kind, setKind] = useState(f.kind ?? '');
   const [site, setSite] = useState(f.site ?? '');
@@ -150,6 +162,7 @@ function SearchForm(props: { filters: Partial<Record<Filter, string>> }) {
           navigate('users', {
             [by]: term.trim(),
             department: department.trim(),
+            role: role.trim(),
             status,
             kind,
             site: site.trim(),
@@ -181,6 +194,17 @@ function SearchForm(props: { filters: Partial<Record<Filter, string>> }) {
         </Field>
         <Field id="search-department" label="Department">
           {(a) => <input {...a} value={department} onChange={(e) => setDepartment(e.target.value)} />}
+        </Field>
+        <Field id="search-role" label="Role" hint="A business role, any case">
+          {(a) => (
+            <input
+              {...a}
+              type="search"
+              value={role}
+              onChange={(e) => setRole(e.target.value)}
+              data-testid="search-role"
+            />
+          )}
         </Field>
         <Field id="search-status" label="Status">
           {(a) => (

@@ -568,6 +568,22 @@ const MIGRATIONS: Record<string, Up> = {
       .execute();
     await db.schema.createIndex('request_counts_minute').on('request_counts').column('minute').execute();
   },
+  '0010_user_roles': async (db, dialect) => {
+    // A person's roles (SCIM `roles`, RFC 7643 §4.1.2): who the user is in the organisation, such as
+    // "Nurse" or "Sales Engineer". Not personal data like a name or an address, so kept in the clear beside
+    // title and department: the whole list as JSON on the row, and each value (NFC, lower case) in
+    // `user_roles`, so that a search by role reads an index instead of every user.
+    await db.schema.alterTable('users').addColumn('roles', 'text').execute();
+    await db.schema
+      .createTable('user_roles')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('role_key', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('user_roles_pk', ['tenant_id', 'role_key', 'user_id'])
+      .$call((t) => (dialect === 'sqlite' ? t.modifyEnd(sql`without rowid`) : t))
+      .execute();
+    await db.schema.createIndex('user_roles_user').on('user_roles').column('user_id').execute();
+  },
 };
 
 function provider(dialect: Dialect): MigrationProvider {

@@ -12,6 +12,7 @@ export interface Database {
   users: UsersTable;
   user_emails: UserEmailsTable;
   user_search_terms: UserSearchTermsTable;
+  user_roles: UserRolesTable;
   groups: GroupsTable;
   group_members: GroupMembersTable;
   audit_entries: AuditEntriesTable;
@@ -198,6 +199,15 @@ export interface UsersTable {
   key_version: number;
   /** 1 when the row's search terms (user_search_terms) are written; 0 for rows older than them. */
   terms_version: number;
+  /** The user's roles as a JSON array of `{value, display?, type?, primary?}`; null when none. */
+  roles: string | null;
+}
+
+export interface UserRolesTable {
+  tenant_id: string;
+  /** One role value of the user, NFC and lower case. */
+  role_key: string;
+  user_id: string;
 }
 
 export interface UserSearchTermsTable {

@@ -109,6 +109,11 @@ const RFC_USER: Record<string, Characteristics> = {
   'groups.$ref': rfc('reference', { mutability: 'readOnly', referenceTypes: ['User', 'Group'] }),
   'groups.display': rfc('string', { mutability: 'readOnly' }),
   'groups.type': rfc('string', { mutability: 'readOnly', canonicalValues: ['direct', 'indirect'] }),
+  roles: multi,
+  'roles.value': s(),
+  'roles.display': s(),
+  'roles.type': rfc('string', { canonicalValues: [] }),
+  'roles.primary': bool(),
 };
 
 /** RFC 7643 §8.7.1, the Group schema. */
@@ -138,6 +143,7 @@ const DEVIATIONS: Record<string, { changed: Record<string, Partial<Characteristi
     changed: {
       'emails.value': { required: true, uniqueness: 'server' },
       'phoneNumbers.value': { required: true },
+      'roles.value': { required: true },
     },
     added: ['addresses.primary'],
   },
