@@ -584,6 +584,25 @@ const MIGRATIONS: Record<string, Up> = {
       .execute();
     await db.schema.createIndex('user_roles_user').on('user_roles').column('user_id').execute();
   },
+  '0011_search_terms_without_rowid': async (db, dialect) => {
+    // SQLite: the search terms (about 120 rows a user, bench/RESULTS.md) were a rowid table with its primary
+    // key and a user_id index beside it, so every term written touched three B-trees. Without a rowid the
+    // table is its primary key: two. PostgreSQL's tables are heaps either way; nothing changes there.
+    if (dialect !== 'sqlite') return;
+    await db.schema
+      .createTable('user_search_terms_next')
+      .addColumn('tenant_id', 'text', (c) => c.notNull())
+      .addColumn('term', 'text', (c) => c.notNull())
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('user_search_terms_pk', ['tenant_id', 'term', 'user_id'])
+      .modifyEnd(sql`without rowid`)
+      .execute();
+    await sql`insert into user_search_terms_next (tenant_id, term, user_id)
+      select tenant_id, term, user_id from user_search_terms`.execute(db);
+    await db.schema.dropTable('user_search_terms').execute();
+    await db.schema.alterTable('user_search_terms_next').renameTo('user_search_terms').execute();
+    await db.schema.createIndex('user_search_terms_user').on('user_search_terms').column('user_id').execute();
+  },
 };
 
 function provider(dialect: Dialect): MigrationProvider {
