@@ -451,7 +451,8 @@ function comparePredicate<DB, TB extends keyof DB>(
   const column = sql.ref(ref);
   const left = caseExact ? column : sql`lower(${column})`;
   const v = caseExact ? value : value.toLowerCase();
-  const n = value.length;
+  // In characters (code points), as SQL's substr and length count them: not UTF-16 units, which an emoji has two of.
+  const n = Array.from(value).length;
   switch (op) {
     case 'co':
     case 'sw':

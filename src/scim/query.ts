@@ -201,10 +201,11 @@ function userComparison(
     return op === 'ne' ? { kind: 'not', item: role } : role;
   }
   if (ROLE_DETAILS.has(key)) {
-    // Only a role's value is indexed: the users holding any role are the candidates, checked one by one.
+    // Only a role's value is indexed: the candidates are the users holding any role (every user for `ne`,
+    // which a user without roles satisfies too), checked one by one.
     if (state.negated > 0) throw refuse(`'${key}' cannot be negated; compare roles.value (docs/scim.md)`);
     state.exact = false;
-    return { kind: 'role', test: null };
+    return op === 'ne' ? { kind: 'all' } : { kind: 'role', test: null };
   }
   const plain = USER_COLUMNS[key];
   if (plain) {
@@ -298,9 +299,13 @@ function userValuePath(path: AttrPath, inner: Filter, state: WalkState): UserCon
         return comparison(f);
     }
   };
-  const condition = superset(inner);
+  let condition = superset(inner);
   if (!narrowed) {
-    throw refuse(`'${key}[…]' needs a comparison on value to narrow the search (docs/scim.md)`);
+    // A role's filter without its value: the holders of any role are the candidates (they are plain data).
+    if (key !== 'roles') {
+      throw refuse(`'${key}[…]' needs a comparison on value to narrow the search (docs/scim.md)`);
+    }
+    condition = { kind: 'role', test: null };
   }
   state.exact = false;
   return condition;

@@ -349,6 +349,15 @@ describeEachStore('people hold roles', (kind) => {
         sorted(nurse),
       );
       expect(await ids(scim, 'userName pr')).toEqual(all);
+      // Without a value to narrow on, the holders of any role are the candidates; `ne` also holds for no role.
+      expect(await ids(scim, 'roles[type eq "clinical" and primary eq true]')).toEqual(sorted(nurse));
+      expect(await ids(scim, 'roles.type ne "clinical"')).toEqual(sorted(warden, none));
+      // Characters outside the BMP count once, as SQL counts them (an emoji is two UTF-16 units).
+      const medic = await scimCreate(scim, [{ value: '🩺 Medic 🌙' }]);
+      expect(await ids(scim, 'roles.value sw "🩺"')).toEqual(sorted(medic));
+      expect(await ids(scim, 'roles.value sw "🩺 med"')).toEqual(sorted(medic));
+      expect(await ids(scim, 'roles.value ew "c 🌙"')).toEqual(sorted(medic));
+      expect(await ids(scim, 'roles.value co "ic 🌙"')).toEqual(sorted(medic));
 
       expectScimError(
         await scim.get(`${BASE}/Users?filter=${q('not (roles.type eq "safety")')}`),
