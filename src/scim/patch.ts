@@ -723,7 +723,9 @@ class OpContext {
   sameElement(def: AttributeDef, a: unknown, b: unknown): boolean {
     if (def.type !== 'complex') return typeof b === 'string' ? equalsValue(a, b, def) : deepEqual(a, b);
     if (!isObj(a) || !isObj(b)) return deepEqual(a, b);
-    if (isReferenceList(def)) {
+    // Members are one per value, and so are a user's roles (Roster: distinct without regard to case), whatever
+    // else an entry says: Entra ID re-sends a role it holds with `primary: false` and its display.
+    if (isReferenceList(def) || lower(def.name) === 'roles') {
       const v = subOf(def, 'value') as AttributeDef;
       const bv = read(b, v.name);
       return typeof bv === 'string' && equalsValue(read(a, v.name), bv, v);

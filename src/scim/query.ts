@@ -248,6 +248,12 @@ function onlyOr(f: Filter): boolean {
   return f.op !== 'and' && f.op !== 'not' && f.op !== 'valuePath';
 }
 
+function hasNe(f: Filter): boolean {
+  if (f.op === 'and' || f.op === 'or') return hasNe(f.left) || hasNe(f.right);
+  if (f.op === 'not') return hasNe(f.filter);
+  return f.op === 'ne';
+}
+
 /**
  * `attr[filter]`: the filter must hold for one element (RFC 7644 §3.4.2.2). Comparisons joined by `or` are
  * translated as they stand. With `and` or `not` inside, the database answers a superset (the comparisons on
@@ -279,7 +285,8 @@ function userValuePath(path: AttrPath, inner: Filter, state: WalkState): UserCon
     state.groups = true;
     return { kind: 'memberOf', group: membershipOf('groups', inner) };
   }
-  if (onlyOr(inner)) return exact(inner);
+  // `ne` must hold for one element (another role than x), which no per-resource translation says: checked.
+  if (onlyOr(inner) && !hasNe(inner)) return exact(inner);
   if (!USER_ELEMENTS[key]) throw refuse(`'${key}[…]' combines comparisons with or only`);
   if (state.negated > 0) throw refuse(`'${key}[…]' with and or not cannot be negated (docs/scim.md)`);
   let narrowed = false;
@@ -294,7 +301,9 @@ function userValuePath(path: AttrPath, inner: Filter, state: WalkState): UserCon
       case 'valuePath':
         throw refuse('a value filter cannot nest another');
       default:
-        if (f.path.attr.toLowerCase() !== 'value' || f.path.sub !== undefined) return { kind: 'all' };
+        if (f.op === 'ne' || f.path.attr.toLowerCase() !== 'value' || f.path.sub !== undefined) {
+          return { kind: 'all' };
+        }
         narrowed = true;
         return comparison(f);
     }

@@ -589,19 +589,27 @@ const MIGRATIONS: Record<string, Up> = {
     // key and a user_id index beside it, so every term written touched three B-trees. Without a rowid the
     // table is its primary key: two. PostgreSQL's tables are heaps either way; nothing changes there.
     if (dialect !== 'sqlite') return;
-    await db.schema
-      .createTable('user_search_terms_next')
-      .addColumn('tenant_id', 'text', (c) => c.notNull())
-      .addColumn('term', 'text', (c) => c.notNull())
-      .addColumn('user_id', 'text', (c) => c.notNull())
-      .addPrimaryKeyConstraint('user_search_terms_pk', ['tenant_id', 'term', 'user_id'])
-      .modifyEnd(sql`without rowid`)
-      .execute();
-    await sql`insert into user_search_terms_next (tenant_id, term, user_id)
+    // Kysely runs SQLite migrations outside a transaction: one of its own, so that a failure or a crash between
+    // the drop and the rename leaves the old table as it was.
+    await db.transaction().execute(async (db) => {
+      await db.schema
+        .createTable('user_search_terms_next')
+        .addColumn('tenant_id', 'text', (c) => c.notNull())
+        .addColumn('term', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('user_search_terms_pk', ['tenant_id', 'term', 'user_id'])
+        .modifyEnd(sql`without rowid`)
+        .execute();
+      await sql`insert into user_search_terms_next (tenant_id, term, user_id)
       select tenant_id, term, user_id from user_search_terms`.execute(db);
-    await db.schema.dropTable('user_search_terms').execute();
-    await db.schema.alterTable('user_search_terms_next').renameTo('user_search_terms').execute();
-    await db.schema.createIndex('user_search_terms_user').on('user_search_terms').column('user_id').execute();
+      await db.schema.dropTable('user_search_terms').execute();
+      await db.schema.alterTable('user_search_terms_next').renameTo('user_search_terms').execute();
+      await db.schema
+        .createIndex('user_search_terms_user')
+        .on('user_search_terms')
+        .column('user_id')
+        .execute();
+    });
   },
 };
 

@@ -279,6 +279,20 @@ describeEachStore('people hold roles', (kind) => {
       expect(replaced.body.roles).toEqual([{ value: 'Staff' }, { value: 'Auditor', primary: true }]);
       expect(await usersWithRole(api, 'auditor')).toEqual([user.id]);
       expect(await usersWithRole(api, 'admin')).toEqual([]);
+      // Entra ID re-sends a role the user holds with primary false and a display: the same role, nothing added.
+      const resent = await scim.patch(
+        `${BASE}/Users/${user.id}`,
+        patchOf({
+          op: 'Add',
+          path: 'roles',
+          value: [
+            { primary: false, type: 'WindowsAzureActiveDirectoryRole', display: 'Staff', value: 'STAFF' },
+          ],
+        }),
+        SCIM_CT,
+      );
+      expectScim(resent, 200);
+      expect(resent.body.roles).toEqual([{ value: 'Staff' }, { value: 'Auditor', primary: true }]);
     });
 
     it('a repeated role is 400 invalidValue and changes nothing; adding a role held already is a no-op', async () => {
@@ -342,6 +356,8 @@ describeEachStore('people hold roles', (kind) => {
       );
       // One role must be both: the pharmacist is a clinical pharmacist and an admin nurse, not a clinical nurse.
       expect(await ids(scim, 'roles[type eq "clinical" and value eq "nurse"]')).toEqual(sorted(nurse));
+      // Some role other than a nurse's: not "no role is a nurse".
+      expect(await ids(scim, 'roles[value ne "nurse"]')).toEqual(sorted(nurse, pharmacist, warden));
       expect(await ids(scim, 'roles.type eq "safety"')).toEqual(sorted(nurse, warden));
       expect(await ids(scim, 'roles[type eq "admin"]')).toEqual(sorted(pharmacist));
       expect(await ids(scim, 'roles.primary eq true')).toEqual(sorted(nurse));
