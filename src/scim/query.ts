@@ -242,16 +242,13 @@ const USER_ELEMENTS: Record<string, (u: User) => readonly object[]> = {
   roles: (u) => u.roles,
 };
 
-/** A filter made of comparisons joined by `or` only: per element it means what it means per resource. */
-function onlyOr(f: Filter): boolean {
-  if (f.op === 'or') return onlyOr(f.left) && onlyOr(f.right);
-  return f.op !== 'and' && f.op !== 'not' && f.op !== 'valuePath';
-}
-
-function hasNe(f: Filter): boolean {
-  if (f.op === 'and' || f.op === 'or') return hasNe(f.left) || hasNe(f.right);
-  if (f.op === 'not') return hasNe(f.filter);
-  return f.op === 'ne';
+/**
+ * A filter made of comparisons joined by `or` only, none of them `ne`: per element it means what it means per
+ * resource. (`ne` on one element is "another value", not the resource-wide "no value equals".)
+ */
+function perElementAsPerResource(f: Filter): boolean {
+  if (f.op === 'or') return perElementAsPerResource(f.left) && perElementAsPerResource(f.right);
+  return f.op !== 'and' && f.op !== 'not' && f.op !== 'valuePath' && f.op !== 'ne';
 }
 
 /**
@@ -285,8 +282,7 @@ function userValuePath(path: AttrPath, inner: Filter, state: WalkState): UserCon
     state.groups = true;
     return { kind: 'memberOf', group: membershipOf('groups', inner) };
   }
-  // `ne` must hold for one element (another role than x), which no per-resource translation says: checked.
-  if (onlyOr(inner) && !hasNe(inner)) return exact(inner);
+  if (perElementAsPerResource(inner)) return exact(inner);
   if (!USER_ELEMENTS[key]) throw refuse(`'${key}[…]' combines comparisons with or only`);
   if (state.negated > 0) throw refuse(`'${key}[…]' with and or not cannot be negated (docs/scim.md)`);
   let narrowed = false;
