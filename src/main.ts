@@ -28,6 +28,7 @@ import type { Clock } from './platform/clock.js';
 import { systemClock } from './platform/clock.js';
 import type { Config } from './platform/config.js';
 import { actorRef } from './platform/context.js';
+import { WalCheckpointer } from './platform/db/checkpointer.js';
 import { GroupCommitter } from './platform/db/group-commit.js';
 import { type Db, openDatabase } from './platform/db/index.js';
 import { migrateToLatest } from './platform/db/migrations.js';
@@ -315,6 +316,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         : undefined;
     if (thread) thread.start();
     else if (config.auditIntegrator) integrator.start();
+    const checkpointer = WalCheckpointer.applies(db)
+      ? new WalCheckpointer(db, { metrics, logger })
+      : undefined;
+    await checkpointer?.start();
     // Expired idempotency keys are purged hourly (they are kept 25 h, the contract promises 24 h).
     const purge = setInterval(() => {
       services.lifecycle
@@ -370,6 +375,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           await usageRound;
           await integrator.stop();
           await thread?.stop();
+          await checkpointer?.stop();
           await services.tokens.flush();
           services.keys.clear({ now: true });
           if (!options.keyProvider) await services.keys.provider.close();

@@ -70,6 +70,12 @@ export class Metrics {
     help: 'Age of the oldest audit entry not yet integrated, at the start of the last round',
     registers: [this.registry],
   });
+  /** Frames in a SQLite store's WAL at the checkpointer's last round (WalCheckpointer). */
+  readonly sqliteWalPages = new Gauge({
+    name: 'roster_sqlite_wal_pages',
+    help: 'Pages in the SQLite write-ahead log at the last background checkpoint',
+    registers: [this.registry],
+  });
   readonly requestCountFlushFailures = new Counter({
     name: 'roster_request_count_flush_failures_total',
     help: 'Flushes of the per-tenant request counts that the database refused (the counts are kept and retried)',

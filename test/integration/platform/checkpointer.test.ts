@@ -1,0 +1,75 @@
+/**
+ * The WAL checkpointer of a SQLite store: a worker thread copies committed WAL frames back into the database
+ * file, so the connection serving requests never checkpoints on its own below the backstop.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WalCheckpointer } from '../../../src/platform/db/checkpointer.js';
+import { type Db, openDatabase } from '../../../src/platform/db/index.js';
+import { Metrics } from '../../../src/platform/metrics.js';
+
+const autocheckpoint = async (db: Db) =>
+  Number(
+    Object.values(
+      (await sql<Record<string, number>>`pragma wal_autocheckpoint`.execute(db.kysely)).rows[0] ?? {},
+    )[0],
+  );
+
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('WAL checkpointer (SQLite)', () => {
+  const cleanup: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+
+  it('copies committed pages into the database file from its own thread, and hands checkpoints back when stopped', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'roster-ckpt-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'roster.db');
+    const db = await openDatabase(`sqlite:${file}`);
+    cleanup.push(() => db.close());
+    expect(await autocheckpoint(db)).toBe(1000);
+
+    const metrics = new Metrics();
+    const checkpointer = new WalCheckpointer(db, { metrics });
+    await checkpointer.start();
+    let stopped = false;
+    cleanup.push(async () => {
+      if (!stopped) await checkpointer.stop();
+    });
+    // The serving connection now checkpoints only past the backstop.
+    expect(await autocheckpoint(db)).toBeGreaterThan(10_000);
+
+    // About 2,500 pages (10 MiB): below the backstop, so only the checkpointer can move them into the file.
+    await sql`create table filler (id integer primary key, data blob not null)`.execute(db.kysely);
+    await db.kysely.transaction().execute(async (tx) => {
+      for (let i = 0; i < 40; i++) {
+        await sql`insert into filler (data) values (randomblob(256 * 1024))`.execute(tx);
+      }
+    });
+    await until('the database file holds the committed pages', () => statSync(file).size >= 10 * 1024 * 1024);
+    const gauge = await metrics.registry.getSingleMetricAsString('roster_sqlite_wal_pages');
+    expect(gauge).toMatch(/roster_sqlite_wal_pages \d+/);
+
+    await checkpointer.stop();
+    stopped = true;
+    expect(await autocheckpoint(db)).toBe(1000);
+  });
+
+  it('applies to SQLite files only', async () => {
+    const memory = await openDatabase('sqlite::memory:');
+    cleanup.push(() => memory.close());
+    expect(WalCheckpointer.applies(memory)).toBe(false);
+    expect(() => new WalCheckpointer(memory, { metrics: new Metrics() })).toThrow(/SQLite file/);
+  });
+});
