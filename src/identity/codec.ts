@@ -20,6 +20,13 @@ export function emailIndexes(key: TenantKey, user: Pick<User, 'emails'>): string
 export const TERM_FIELDS = { userName: 'users.userName', email: 'users.emails.value' } as const;
 export type TermField = keyof typeof TERM_FIELDS;
 export type TermKind = 'prefix' | 'gram';
+/**
+ * The label of the terms of a userName that is also one of the user's e-mail addresses (as most directories
+ * have it: the UPN is the mail address): its terms are written once under this label, not once per
+ * attribute, and a search on either attribute looks them up under its own label and this one. Every term
+ * found under it holds for both attributes, so a lookup stays exact.
+ */
+const SHARED_TERMS = 'users.userName+emails.value';
 
 /** Hex characters kept of a term's HMAC (128 bits: no collisions in practice, half the space). */
 const TERM_HEX = 32;
@@ -43,20 +50,42 @@ export function gramsOf(value: string): string[] {
   return [...out];
 }
 
-/** One term's index: keyed per tenant key version, attribute and kind, so terms never match across them. */
-export function termIndex(key: TenantKey, field: TermField, kind: TermKind, text: string): string {
-  return blindIndex(key.indexKey, `${TERM_FIELDS[field]}.${kind}`, text).slice(0, TERM_HEX);
+/** One term's index: keyed per tenant key version, label (attribute) and kind, so terms never match across them. */
+function termIndex(key: TenantKey, label: string, kind: TermKind, text: string): string {
+  return blindIndex(key.indexKey, `${label}.${kind}`, text).slice(0, TERM_HEX);
 }
 
-/** Every search term of a user under one key version: prefixes and trigrams of userName and each address. */
+/**
+ * Every index a user holding `text` as a term of `field` may have it under: the attribute's own label and
+ * the shared one, under each key version in `keys` (a user written under any of them matches).
+ */
+export function termIndexes(
+  keys: readonly TenantKey[],
+  field: TermField,
+  kind: TermKind,
+  text: string,
+): string[] {
+  return keys.flatMap((k) => [
+    termIndex(k, TERM_FIELDS[field], kind, text),
+    termIndex(k, SHARED_TERMS, kind, text),
+  ]);
+}
+
+/**
+ * Every search term of a user under one key version: prefixes and trigrams of userName and each address,
+ * those of a userName equal to an address (caseless) written once under the shared label.
+ */
 export function searchTerms(key: TenantKey, user: Pick<User, 'userName' | 'emails'>): string[] {
   const terms = new Set<string>();
-  const add = (field: TermField, value: string) => {
-    for (const p of prefixesOf(value)) terms.add(termIndex(key, field, 'prefix', p));
-    for (const g of gramsOf(value)) terms.add(termIndex(key, field, 'gram', g));
+  const add = (label: string, value: string) => {
+    for (const p of prefixesOf(value)) terms.add(termIndex(key, label, 'prefix', p));
+    for (const g of gramsOf(value)) terms.add(termIndex(key, label, 'gram', g));
   };
-  add('userName', user.userName);
-  for (const e of distinctEmails(user.emails)) add('email', e);
+  const userName = normaliseCaseless(user.userName);
+  const emails = distinctEmails(user.emails);
+  const shared = emails.includes(userName);
+  add(shared ? SHARED_TERMS : TERM_FIELDS.userName, user.userName);
+  for (const e of emails) if (!shared || e !== userName) add(TERM_FIELDS.email, e);
   return [...terms];
 }
 

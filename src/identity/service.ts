@@ -20,7 +20,7 @@ import {
   emailIndexes,
   encodeUser,
   searchTerms,
-  termIndex,
+  termIndexes,
   USER_NAME_INDEX,
   userNameIndex,
 } from './codec.js';
@@ -139,7 +139,7 @@ function indexCondition(keys: TenantKeySet, c: UserCondition): IndexedUserCondit
     case 'sealedTerms':
       return {
         kind: 'terms',
-        groups: c.texts.map((t) => keys.all.map((k) => termIndex(k, c.field, c.termKind, t))),
+        groups: c.texts.map((t) => termIndexes(keys.all, c.field, c.termKind, t)),
         narrowable: c.termKind === 'gram',
       };
     default:

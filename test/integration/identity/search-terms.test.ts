@@ -4,6 +4,7 @@
  * stored only as keyed indexes, and never silently incomplete. Exercised through SCIM filters, on both stores.
  */
 import { describe, expect, it } from 'vitest';
+import { gramsOf, prefixesOf } from '../../../src/identity/codec.js';
 import type { Client } from '../../support/app.js';
 import { useTestApp } from '../../support/app.js';
 import { describeEachStore } from '../../support/stores.js';
@@ -95,6 +96,54 @@ describeEachStore('search terms of encrypted attributes', (kind) => {
     expect(await count()).toBeGreaterThan(0);
     expect((await api.delete(`/scim/v2/Users/${id}`)).status).toBe(204);
     expect(await count()).toBe(0);
+  });
+
+  it('a userName that is also an address has its terms written once, and each attribute still answers exactly', async () => {
+    const { api } = await t().newTenant();
+    // As most directories have it, the userName (UPN) is the mail address; the case may differ.
+    const shared = await create(api, 'pat.lee@corp.example', ['Pat.Lee@CORP.example']);
+    const nameOnly = await create(api, 'pat.lee.admin', ['ops@corp.example']);
+    const mailOnly = await create(api, 'contractor-17', ['pat.leeds@corp.example']);
+    const termRows = async (id: string) =>
+      (
+        await t()
+          .app.db.kysely.selectFrom('user_search_terms')
+          .select('term')
+          .where('user_id', '=', id)
+          .execute()
+      ).length;
+    // One set of prefixes and trigrams for the value, not one per attribute.
+    const value = 'pat.lee@corp.example';
+    expect(await termRows(shared)).toBe(prefixesOf(value).length + gramsOf(value).length);
+
+    const check = async (when: string) => {
+      expect(await ids(api, 'userName sw "pat.lee"'), when).toEqual([shared, nameOnly].sort());
+      expect(await ids(api, 'emails sw "PAT.LEE"'), when).toEqual([shared, mailOnly].sort());
+      // Exact, so negation answers too: the shared terms hold for both attributes, never for one alone.
+      expect(await ids(api, 'not (userName sw "pat.lee")'), when).toEqual([mailOnly]);
+      expect(await ids(api, 'not (emails.value sw "pat.lee")'), when).toEqual([nameOnly]);
+      expect(await ids(api, 'userName co "lee@corp"'), when).toEqual([shared]);
+      expect(await ids(api, 'emails.value co "lee@corp"'), when).toEqual([shared]);
+      expect(await ids(api, 'emails.value co "leeds"'), when).toEqual([mailOnly]);
+      expect(await ids(api, 'userName ew "corp.example"'), when).toEqual([shared]);
+      expect(await ids(api, 'emails ew "corp.example"'), when).toEqual([shared, nameOnly, mailOnly].sort());
+    };
+    await check('written');
+
+    // The userName stops being an address: its terms and the address's are written apart.
+    const put = await api.put(
+      `/scim/v2/Users/${shared}`,
+      { schemas: [USER], userName: 'p.lee', emails: [{ value: 'Pat.Lee@CORP.example', type: 'work' }] },
+      SCIM,
+    );
+    expect(put.status, put.raw).toBe(200);
+    expect(await ids(api, 'userName sw "pat.lee"')).toEqual([nameOnly]);
+    expect(await ids(api, 'userName sw "p.lee"')).toEqual([shared]);
+    expect(await ids(api, 'emails sw "pat.lee"')).toEqual([shared, mailOnly].sort());
+    expect(await ids(api, 'userName co "lee@corp"')).toEqual([]);
+    expect(await termRows(shared)).toBe(
+      prefixesOf('p.lee').length + gramsOf('p.lee').length + prefixesOf(value).length + gramsOf(value).length,
+    );
   });
 
   it('stores terms only as keyed indexes: no prefix or trigram of a userName appears in the table', async () => {
