@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
 import { RosterError } from '../platform/errors.js';
+import { randomBytes } from '../platform/random.js';
 
 /**
  * Envelope-encryption primitives, no I/O. A sealed value is

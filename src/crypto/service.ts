@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../platform/clock.js';
 import { isoTime } from '../platform/clock.js';
 import type { Queryable } from '../platform/db/index.js';
 import { RosterError } from '../platform/errors.js';
+import { randomBytes } from '../platform/random.js';
 import type { KeyProvider } from './local-kek.js';
 import {
   blindIndex,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './random.js';
 
 /**
  * UUID version 7 (RFC 9562 §5.7): 48-bit millisecond time then random bits, so ids sort by creation time
