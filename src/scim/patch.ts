@@ -379,6 +379,14 @@ function isReferenceList(def: AttributeDef): boolean {
   return v !== undefined && (v.mutability === 'immutable' || subOf(def, '$ref') !== undefined);
 }
 
+/**
+ * Members are one per value, and so are a user's roles (Roster: distinct without regard to case), whatever
+ * else an entry says.
+ */
+function oneByValue(def: AttributeDef): boolean {
+  return isReferenceList(def) || lower(def.name) === 'roles';
+}
+
 function primaryKey(def: AttributeDef): string | undefined {
   const p = subOf(def, 'primary');
   return p?.type === 'boolean' ? p.name : undefined;
@@ -723,9 +731,8 @@ class OpContext {
   sameElement(def: AttributeDef, a: unknown, b: unknown): boolean {
     if (def.type !== 'complex') return typeof b === 'string' ? equalsValue(a, b, def) : deepEqual(a, b);
     if (!isObj(a) || !isObj(b)) return deepEqual(a, b);
-    // Members are one per value, and so are a user's roles (Roster: distinct without regard to case), whatever
-    // else an entry says: Entra ID re-sends a role it holds with `primary: false` and its display.
-    if (isReferenceList(def) || lower(def.name) === 'roles') {
+    // Entra ID re-sends a role it holds with `primary: false` and its display: the same role.
+    if (oneByValue(def)) {
       const v = subOf(def, 'value') as AttributeDef;
       const bv = read(b, v.name);
       return typeof bv === 'string' && equalsValue(read(a, v.name), bv, v);
@@ -845,6 +852,7 @@ class OpContext {
   writeFiltered(op: OpName, t: Target, list: unknown[], raw: unknown): unknown[] {
     const def = t.def;
     let hits = this.matching(t, list);
+    let seeded: number | undefined;
     if (hits.length === 0) {
       // Only for `add`: RFC 7644 §3.5.2.3 requires noTarget for a replace whose filter matches nothing.
       const seed = this.opts.createOnNoMatch && op === 'add' ? this.seed(t) : undefined;
@@ -857,6 +865,7 @@ class OpContext {
       }
       list.push(seed);
       hits = [list.length - 1];
+      seeded = list.length - 1;
     }
     const wasPrimary = new Set(this.primaryIndexes(def, list, hits));
     const emptied = new Set<number>();
@@ -883,6 +892,7 @@ class OpContext {
       }
     }
     for (const i of hits) if (!emptied.has(i)) this.requireSubsIfComplex(def, list[i], t.label);
+    if (oneByValue(def)) this.foldOnto(def, list, hits, emptied, seeded);
     // One element made primary clears the others; more than one made primary at once cannot be.
     const nowPrimary = this.primaryIndexes(def, list, hits).filter((i) => !emptied.has(i));
     const made = nowPrimary.filter((i) => !wasPrimary.has(i));
@@ -893,6 +903,40 @@ class OpContext {
       this.clearPrimaries(def, list, made[0] as number);
     }
     return list.filter((_, i) => !emptied.has(i));
+  }
+
+  /**
+   * Of an attribute that holds each value once (oneByValue): an element the operation wrote that now has the
+   * value of another element folds into that element, which keeps its place and its sub-attributes and takes
+   * the written element's primary mark (and, for an element the operation created from its filter, what the
+   * filter and value said). Entra ID sets the primary role with `add roles[primary eq "True"].value`, also to
+   * a role the user already holds.
+   */
+  foldOnto(
+    def: AttributeDef,
+    list: unknown[],
+    hits: readonly number[],
+    emptied: Set<number>,
+    seeded: number | undefined,
+  ): void {
+    const pk = primaryKey(def);
+    for (const i of hits) {
+      const written = list[i];
+      if (emptied.has(i) || !isObj(written)) continue;
+      const j = list.findIndex(
+        (other, k) =>
+          k !== i && !emptied.has(k) && !hits.includes(k) && this.sameElement(def, other, written),
+      );
+      const held = list[j];
+      if (j < 0 || !isObj(held)) continue;
+      const merged: Obj = { ...held, ...(i === seeded ? written : {}) };
+      list[j] = merged;
+      emptied.add(i);
+      if (pk !== undefined && written[pk] === true) {
+        merged[pk] = true;
+        this.clearPrimaries(def, list, j);
+      }
+    }
   }
 
   requireSubsIfComplex(def: AttributeDef, el: unknown, label: string): void {
