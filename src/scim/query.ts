@@ -177,9 +177,7 @@ function userComparison(
   const key = attributeKey(path, USER_SCHEMAS);
   if (key === 'active') {
     if (op === 'pr') return { kind: 'all' };
-    if (typeof value !== 'boolean' || (op !== 'eq' && op !== 'ne')) {
-      throw refuse("'active' supports eq, ne and pr with true or false");
-    }
+    checkBoolean('active', op, value);
     const isActive = column('status', 'eq', 'active', true);
     return value === (op === 'eq') ? isActive : { kind: 'not', item: isActive };
   }
@@ -201,6 +199,7 @@ function userComparison(
     return op === 'ne' ? { kind: 'not', item: role } : role;
   }
   if (ROLE_DETAILS.has(key)) {
+    if (key === 'roles.primary') checkBoolean(key, op, value);
     // Only a role's value is indexed: the candidates are the users holding any role (every user for `ne`,
     // which a user without roles satisfies too), checked one by one.
     if (state.negated > 0) throw refuse(`'${key}' cannot be negated; compare roles.value (docs/scim.md)`);
@@ -256,6 +255,37 @@ function perElementAsPerResource(f: Filter): boolean {
  * translated as they stand. With `and` or `not` inside, the database answers a superset (the comparisons on
  * `value` through their indexes, the rest as "any") and every candidate is checked element by element.
  */
+/**
+ * A boolean attribute compares with eq and ne against true or false, or is present: RFC 7644 §3.4.2.2 makes
+ * gt, ge, lt and le on a boolean an invalid filter, and a string ("True") would silently match nothing.
+ */
+function checkBoolean(key: string, op: SearchOp | 'pr', value: CompValue | undefined): void {
+  if (op === 'pr') return;
+  if (typeof value !== 'boolean' || (op !== 'eq' && op !== 'ne')) {
+    throw refuse(`'${key}' supports eq, ne and pr with true or false`);
+  }
+}
+
+/** Every comparison on `primary` inside `roles[…]`, wherever it sits (checkBoolean). */
+function checkRolePrimaries(f: Filter): void {
+  switch (f.op) {
+    case 'and':
+    case 'or':
+      checkRolePrimaries(f.left);
+      checkRolePrimaries(f.right);
+      return;
+    case 'not':
+      checkRolePrimaries(f.filter);
+      return;
+    case 'valuePath':
+      return;
+    default:
+      if (f.path.attr.toLowerCase() === 'primary' && f.path.sub === undefined) {
+        checkBoolean('roles.primary', f.op, f.op === 'pr' ? undefined : f.value);
+      }
+  }
+}
+
 function userValuePath(path: AttrPath, inner: Filter, state: WalkState): UserCondition {
   const key = attributeKey(path, USER_SCHEMAS);
   if (key.includes('.')) throw refuse('a value filter applies to a multi-valued attribute');
@@ -282,6 +312,7 @@ function userValuePath(path: AttrPath, inner: Filter, state: WalkState): UserCon
     state.groups = true;
     return { kind: 'memberOf', group: membershipOf('groups', inner) };
   }
+  if (key === 'roles') checkRolePrimaries(inner);
   if (perElementAsPerResource(inner)) return exact(inner);
   if (!USER_ELEMENTS[key]) throw refuse(`'${key}[…]' combines comparisons with or only`);
   if (state.negated > 0) throw refuse(`'${key}[…]' with and or not cannot be negated (docs/scim.md)`);

@@ -411,6 +411,16 @@ describeEachStore('people hold roles', (kind) => {
         400,
         'invalidFilter',
       );
+      // primary is a boolean: eq and ne with true or false (RFC 7644 §3.4.2.2), never a silent empty answer.
+      for (const filter of [
+        'roles.primary gt true',
+        'roles[primary le false]',
+        'roles[primary eq "True"]',
+        'roles[value eq "nurse" and primary ge false]',
+        'roles[value eq "nurse" or not (primary co "t")]',
+      ]) {
+        expectScimError(await scim.get(`${BASE}/Users?filter=${q(filter)}`), 400, 'invalidFilter');
+      }
       const sort = await scim.get(`${BASE}/Users?sortBy=roles.value`);
       expect(sort.status, sort.raw).toBe(400);
 
