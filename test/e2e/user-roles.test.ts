@@ -43,12 +43,25 @@ describeE2e('console end to end: a person’s roles [sqlite, chromium]', () => {
     await page.goto(roster.console);
     await signIn(page, roster, dana);
 
-    // Onboard: roles typed comma separated (trimmed, empty ones dropped).
+    // Onboard: one row per role (trimmed, an empty row dropped; a comma is part of a value). A role repeated
+    // in another case is refused at its row's field, and nothing is created.
     await page.getByTestId('nav-users').click();
     await page.getByTestId('onboard-button').click();
     await page.getByTestId('onboard-form').waitFor();
     await page.getByTestId('onboard-username').fill(ADA);
-    await page.getByTestId('onboard-roles').fill(' Nurse ,  Ward Lead, ,');
+    for (const value of [' Nurse ', 'NURSE', '']) {
+      await page.getByTestId('onboard-role-add').click();
+      const i = (await page.getByTestId('onboard-roles').locator('.role-row').count()) - 1;
+      await page.getByTestId(`onboard-role-value-${i}`).fill(value);
+    }
+    const repeated = { status: 422, url: /\/api\/v1\/onboardings$/, method: 'POST', reason: 'repeated role' };
+    guard.allow(repeated);
+    await page.getByTestId('onboard-submit').click();
+    await page.getByTestId('confirm-dialog').getByTestId('confirm-ok').click();
+    await expect.poll(() => textOf(page, 'onboard-role-value-1-error')).toBe('repeats a role of the user');
+    expect(guard.used(repeated)).toBe(true);
+    expect(await page.getByTestId('onboard-role-value-0').getAttribute('aria-invalid')).toBe('false');
+    await page.getByTestId('onboard-role-value-1').fill('Ward Lead, nights');
     await page.getByTestId('onboard-submit').click();
     await page.getByTestId('confirm-dialog').getByTestId('confirm-ok').click();
     await page.getByTestId('onboard-result-user').click();
@@ -56,18 +69,18 @@ describeE2e('console end to end: a person’s roles [sqlite, chromium]', () => {
     // The user page lists them.
     await page.getByTestId('profile').waitFor();
     await expect.poll(() => textOf(page, 'user-role-Nurse')).toBe('Nurse');
-    expect(await textOf(page, 'user-role-Ward Lead')).toBe('Ward Lead');
+    expect(await textOf(page, 'user-role-Ward Lead, nights')).toBe('Ward Lead, nights');
     expect(await page.getByTestId('user-roles').locator('li').count()).toBe(2);
     const id = /#\/users\/([^/?]+)/.exec(page.url())?.[1] ?? '';
-    expect(await rolesOf(id)).toEqual([{ value: 'Nurse' }, { value: 'Ward Lead' }]);
+    expect(await rolesOf(id)).toEqual([{ value: 'Nurse' }, { value: 'Ward Lead, nights' }]);
 
     // Edit: remove "Ward Lead", add "Charge Nurse" of type clinical, marked primary (keyboard: the new row's
     // value field has the focus once added).
     await page.getByTestId('edit-button').click();
     await page.getByTestId('edit-form').waitFor();
     expect(await page.getByTestId('edit-role-value-0').inputValue()).toBe('Nurse');
-    expect(await page.getByTestId('edit-role-value-1').inputValue()).toBe('Ward Lead');
-    await page.getByRole('button', { name: 'Remove role Ward Lead' }).click();
+    expect(await page.getByTestId('edit-role-value-1').inputValue()).toBe('Ward Lead, nights');
+    await page.getByRole('button', { name: 'Remove role Ward Lead, nights' }).click();
     expect(await page.getByTestId('edit-role-value-1').count()).toBe(0);
     await page.getByTestId('edit-role-add').click();
     await expect
@@ -83,7 +96,7 @@ describeE2e('console end to end: a person’s roles [sqlite, chromium]', () => {
     await expect.poll(() => textOf(page, 'user-status-message')).toBe('Changes saved.');
     await expect.poll(() => textOf(page, 'user-role-Charge Nurse')).toContain('clinical');
     expect(await textOf(page, 'user-role-Charge Nurse')).toContain('primary');
-    expect(await page.getByTestId('user-role-Ward Lead').count()).toBe(0);
+    expect(await page.getByTestId('user-role-Ward Lead, nights').count()).toBe(0);
     expect(await rolesOf(id)).toEqual([
       { value: 'Nurse' },
       { value: 'Charge Nurse', type: 'clinical', primary: true },
@@ -138,7 +151,7 @@ describeE2e('console end to end: a person’s roles [sqlite, chromium]', () => {
     expect(await page.getByTestId('users-table').locator('tbody tr').count()).toBe(1);
     expect(await page.getByTestId('search-role').inputValue()).toBe('charge nurse');
     // A role nobody holds: no user.
-    await page.getByTestId('search-role').fill('Ward Lead');
+    await page.getByTestId('search-role').fill('Ward Lead, nights');
     await page.getByTestId('search-submit').click();
     await expect.poll(() => page.getByTestId('users-table').locator('tbody tr').count()).toBe(0);
     expect(await page.getByText('No user matches.').count()).toBe(1);

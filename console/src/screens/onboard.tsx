@@ -3,6 +3,7 @@ import { api, fetchAll, randomId } from '../api';
 import { PageTitle } from '../app';
 import { ConfirmDialog } from '../components/dialog';
 import { Field, ProblemAlert, Status } from '../components/problem';
+import { type RoleRow, RolesEditor, rolesPatch } from '../components/roles-editor';
 import { useAction, useLoad } from '../load';
 import { href } from '../router';
 import { useSession } from '../session';
@@ -46,7 +47,9 @@ export function Onboard() {
   const [email, setEmail] = useState('');
   const [title, setTitle] = useState('');
   const [department, setDepartment] = useState('');
-  const [roles, setRoles] = useState('');
+  const nextRoleKey = useRef(0);
+  const [roles, setRoles] = useState<readonly RoleRow[]>([]);
+  const [sentRoles, setSentRoles] = useState<readonly number[]>([]);
   const [site, setSite] = useState('');
   const [country, setCountry] = useState('');
   const [kind, setKind] = useState('');
@@ -77,10 +80,9 @@ export function Onboard() {
           .filter(Boolean)
       : chosen;
 
-  const roleValues = roles
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
+  // The rows with a value or a type, trimmed, and the row key of each (to show a field error at its row).
+  const typedRoles = rolesPatch([], roles);
+  const roleValues = typedRoles.roles.map((r) => r.value).filter(Boolean);
 
   const body = () => {
     const user: Record<string, unknown> = { userName: userName.trim() };
@@ -92,7 +94,7 @@ export function Onboard() {
     if (email.trim()) user.emails = [{ value: email.trim(), type: 'work', primary: true }];
     if (title.trim()) user.title = title.trim();
     if (department.trim()) user.department = department.trim();
-    if (roleValues.length > 0) user.roles = roleValues.map((value) => ({ value }));
+    if (typedRoles.roles.length > 0) user.roles = typedRoles.roles;
     const location: Record<string, string> = {};
     if (site.trim()) location.site = site.trim();
     if (country.trim()) location.country = country.trim();
@@ -106,6 +108,7 @@ export function Onboard() {
     const text = JSON.stringify(b);
     const key = lastAttempt.current?.body === text ? lastAttempt.current.key : randomId();
     lastAttempt.current = { key, body: text };
+    setSentRoles(typedRoles.keys);
     const answer = await action.run(() =>
       api.post<Onboarded>('/api/v1/onboardings', b, { 'idempotency-key': key }),
     );
@@ -249,23 +252,15 @@ export function Onboard() {
             />
           )}
         </Field>
-        <Field
-          id="onboard-roles"
-          label="Roles"
-          pointer="/user/roles"
+        <RolesEditor
+          prefix="onboard"
+          base="/user/roles"
+          rows={roles}
+          onChange={setRoles}
+          newKey={() => nextRoleKey.current++}
+          sent={sentRoles}
           error={err}
-          hint="Job or business roles from the directory (SCIM roles), comma separated, e.g. Nurse, Ward lead"
-        >
-          {(a) => (
-            <input
-              {...a}
-              autoComplete="off"
-              value={roles}
-              onChange={(e) => setRoles(e.target.value)}
-              data-testid="onboard-roles"
-            />
-          )}
-        </Field>
+        />
         <Field
           id="onboard-site"
           label="Site"
