@@ -52,7 +52,7 @@ export function gramsOf(value: string): string[] {
 
 /** One term's index: keyed per tenant key version, label (attribute) and kind, so terms never match across them. */
 function termIndex(key: TenantKey, label: string, kind: TermKind, text: string): string {
-  return blindIndex(key.indexKey, `${label}.${kind}`, text).slice(0, TERM_HEX);
+  return blindIndex(key.indexKey, `${label}.${kind}`, text, TERM_HEX);
 }
 
 /**

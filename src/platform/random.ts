@@ -18,7 +18,9 @@ export function randomBytes(n: number): Buffer {
     randomFillSync(pool);
     offset = 0;
   }
-  const out = Buffer.from(pool.subarray(offset, offset + n));
+  // Memory of its own (not a slice of Node's shared buffer pool): a key must not share its backing store.
+  const out = Buffer.allocUnsafeSlow(n);
+  pool.copy(out, 0, offset, offset + n);
   pool.fill(0, offset, offset + n);
   offset += n;
   return out;

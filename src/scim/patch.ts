@@ -852,7 +852,6 @@ class OpContext {
   writeFiltered(op: OpName, t: Target, list: unknown[], raw: unknown): unknown[] {
     const def = t.def;
     let hits = this.matching(t, list);
-    let seeded: number | undefined;
     if (hits.length === 0) {
       // Only for `add`: RFC 7644 §3.5.2.3 requires noTarget for a replace whose filter matches nothing.
       const seed = this.opts.createOnNoMatch && op === 'add' ? this.seed(t) : undefined;
@@ -865,7 +864,6 @@ class OpContext {
       }
       list.push(seed);
       hits = [list.length - 1];
-      seeded = list.length - 1;
     }
     const wasPrimary = new Set(this.primaryIndexes(def, list, hits));
     const emptied = new Set<number>();
@@ -892,7 +890,7 @@ class OpContext {
       }
     }
     for (const i of hits) if (!emptied.has(i)) this.requireSubsIfComplex(def, list[i], t.label);
-    if (oneByValue(def)) this.foldOnto(def, list, hits, emptied, seeded);
+    if (oneByValue(def)) this.foldOnto(def, list, hits, emptied);
     // One element made primary clears the others; more than one made primary at once cannot be.
     const nowPrimary = this.primaryIndexes(def, list, hits).filter((i) => !emptied.has(i));
     const made = nowPrimary.filter((i) => !wasPrimary.has(i));
@@ -906,36 +904,30 @@ class OpContext {
   }
 
   /**
-   * Of an attribute that holds each value once (oneByValue): an element the operation wrote that now has the
-   * value of another element folds into that element, which keeps its place and its sub-attributes and takes
-   * the written element's primary mark (and, for an element the operation created from its filter, what the
-   * filter and value said). Entra ID sets the primary role with `add roles[primary eq "True"].value`, also to
-   * a role the user already holds.
+   * Of an attribute that holds each value once (oneByValue): when the operation wrote one element and it now
+   * has the value of another, the two are one. The element held keeps its place, value and sub-attributes,
+   * and becomes primary if the written one was marked so. Entra ID sets the primary role with
+   * `add roles[primary eq "True"].value`, also to a role the user already holds. With more than one element
+   * written nothing is folded: a repeat is then refused as one.
    */
-  foldOnto(
-    def: AttributeDef,
-    list: unknown[],
-    hits: readonly number[],
-    emptied: Set<number>,
-    seeded: number | undefined,
-  ): void {
+  foldOnto(def: AttributeDef, list: unknown[], hits: readonly number[], emptied: Set<number>): void {
+    const written = hits.filter((i) => !emptied.has(i));
+    if (written.length !== 1) return;
+    const i = written[0] as number;
+    const el = list[i];
+    if (!isObj(el)) return;
+    const j = list.findIndex(
+      (other, k) => k !== i && !emptied.has(k) && !hits.includes(k) && this.sameElement(def, other, el),
+    );
+    const held = list[j];
+    if (j < 0 || !isObj(held)) return;
+    emptied.add(i);
     const pk = primaryKey(def);
-    for (const i of hits) {
-      const written = list[i];
-      if (emptied.has(i) || !isObj(written)) continue;
-      const j = list.findIndex(
-        (other, k) =>
-          k !== i && !emptied.has(k) && !hits.includes(k) && this.sameElement(def, other, written),
-      );
-      const held = list[j];
-      if (j < 0 || !isObj(held)) continue;
-      const merged: Obj = { ...held, ...(i === seeded ? written : {}) };
-      list[j] = merged;
-      emptied.add(i);
-      if (pk !== undefined && written[pk] === true) {
-        merged[pk] = true;
-        this.clearPrimaries(def, list, j);
-      }
+    if (pk !== undefined && el[pk] === true) {
+      const c = cloneJson(held) as Obj;
+      define(c, pk, true);
+      list[j] = c;
+      this.clearPrimaries(def, list, j);
     }
   }
 

@@ -251,11 +251,6 @@ function perElementAsPerResource(f: Filter): boolean {
 }
 
 /**
- * `attr[filter]`: the filter must hold for one element (RFC 7644 §3.4.2.2). Comparisons joined by `or` are
- * translated as they stand. With `and` or `not` inside, the database answers a superset (the comparisons on
- * `value` through their indexes, the rest as "any") and every candidate is checked element by element.
- */
-/**
  * A boolean attribute compares with eq and ne against true or false, or is present: RFC 7644 §3.4.2.2 makes
  * gt, ge, lt and le on a boolean an invalid filter, and a string ("True") would silently match nothing.
  */
@@ -286,6 +281,11 @@ function checkRolePrimaries(f: Filter): void {
   }
 }
 
+/**
+ * `attr[filter]`: the filter must hold for one element (RFC 7644 §3.4.2.2). Comparisons joined by `or` are
+ * translated as they stand. With `and` or `not` inside, the database answers a superset (the comparisons on
+ * `value` through their indexes, the rest as "any") and every candidate is checked element by element.
+ */
 function userValuePath(path: AttrPath, inner: Filter, state: WalkState): UserCondition {
   const key = attributeKey(path, USER_SCHEMAS);
   if (key.includes('.')) throw refuse('a value filter applies to a multi-valued attribute');

@@ -309,9 +309,10 @@ describeEachStore('people hold roles', (kind) => {
         SCIM_CT,
       );
       expectScim(added, 200);
+      // The role held keeps its value as written, its display and its place.
       expect(added.body.roles).toEqual([
         { value: 'Staff' },
-        { value: 'NURSE', display: 'Registered nurse', primary: true },
+        { value: 'Nurse', display: 'Registered nurse', primary: true },
       ]);
       expect(await usersWithRole(api, 'nurse')).toEqual([user.id]);
       // The primary role becomes another role the user holds: still one entry per role.
@@ -324,6 +325,28 @@ describeEachStore('people hold roles', (kind) => {
       expect(replaced.body.roles).toEqual([{ value: 'Staff', primary: true }]);
       expect((await api.get(`/api/v1/users/${user.id}`)).body.roles).toEqual(replaced.body.roles);
       expect(await usersWithRole(api, 'nurse')).toEqual([]);
+
+      // A filter that says more than primary changes nothing else of the role held.
+      const other = await scimCreate(scim, [
+        { value: 'Admin', type: 'clinical', primary: true },
+        { value: 'Porter', type: 'x' },
+        { value: 'Cleaner', type: 'x' },
+      ]);
+      const seeded = await scim.patch(
+        `${BASE}/Users/${other.id}`,
+        patchOf({ op: 'Add', path: 'roles[type eq "work" and primary eq false].value', value: 'admin' }),
+        SCIM_CT,
+      );
+      expectScim(seeded, 200);
+      expect(seeded.body.roles).toEqual(other.roles);
+      // Two roles written to the value of a third: a repeat, refused, and nothing changes.
+      const twice = await scim.patch(
+        `${BASE}/Users/${other.id}`,
+        patchOf({ op: 'Replace', path: 'roles[type eq "x"].value', value: 'Admin' }),
+        SCIM_CT,
+      );
+      expectScimError(twice, 400, 'invalidValue');
+      expect((await scim.get(`${BASE}/Users/${other.id}`)).body.roles).toEqual(other.roles);
     });
 
     it('a repeated role is 400 invalidValue and changes nothing; adding a role held already is a no-op', async () => {
