@@ -85,7 +85,7 @@ export function searchTerms(key: TenantKey, user: Pick<User, 'userName' | 'email
   const emails = distinctEmails(user.emails);
   const shared = emails.includes(userName);
   add(shared ? SHARED_TERMS : TERM_FIELDS.userName, user.userName);
-  for (const e of emails) if (!shared || e !== userName) add(TERM_FIELDS.email, e);
+  for (const e of emails) if (e !== userName) add(TERM_FIELDS.email, e);
   return [...terms];
 }
 

@@ -48,13 +48,13 @@ export class WalCheckpointer {
         else if (m.type === 'round') {
           o.metrics.sqliteWalPages.set(m.walPages);
           // A worker that checkpoints: the serving connection may leave the copying to it.
-          if (!this.#raised) this.#threshold(true, BACKSTOP_PAGES);
+          if (!this.#raised) this.#threshold(true);
         }
       },
       // A worker that died (or could not start) checkpoints nothing: SQLite's own threshold applies again
       // until one reports a round.
       onExit: () => {
-        if (this.#raised) this.#threshold(false, this.#previous);
+        if (this.#raised) this.#threshold(false);
       },
     });
   }
@@ -73,12 +73,14 @@ export class WalCheckpointer {
   /** Ends the worker thread and gives the serving connection back its own threshold. */
   async stop(): Promise<void> {
     await this.#worker.stop();
-    if (this.#raised) this.#threshold(false, this.#previous);
+    if (this.#raised) this.#threshold(false);
     await this.#setting;
   }
 
-  #threshold(raised: boolean, pages: number): void {
+  /** Raises the serving connection's threshold to the backstop, or gives it back its previous one. */
+  #threshold(raised: boolean): void {
     this.#raised = raised;
+    const pages = raised ? BACKSTOP_PAGES : this.#previous;
     this.#setting = this.#setting.then(() =>
       sql
         .raw(`pragma wal_autocheckpoint = ${Math.trunc(pages)}`)

@@ -32,12 +32,18 @@ describe('WAL checkpointer (SQLite)', () => {
     for (const f of cleanup.splice(0).reverse()) await f();
   });
 
-  it('copies committed pages into the database file from its own thread, and hands checkpoints back when stopped', async () => {
+  /** A SQLite store in a folder of its own, both removed after the test. */
+  async function tempStore(): Promise<{ file: string; db: Db }> {
     const dir = mkdtempSync(join(tmpdir(), 'roster-ckpt-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'roster.db');
     const db = await openDatabase(`sqlite:${file}`);
     cleanup.push(() => db.close());
+    return { file, db };
+  }
+
+  it('copies committed pages into the database file from its own thread, and hands checkpoints back when stopped', async () => {
+    const { file, db } = await tempStore();
     expect(await autocheckpoint(db)).toBe(1000);
 
     const metrics = new Metrics();
@@ -73,11 +79,7 @@ describe('WAL checkpointer (SQLite)', () => {
   });
 
   it('leaves SQLite its own checkpoints while no worker checkpoints (here one that cannot open the file)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'roster-ckpt-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const file = join(dir, 'roster.db');
-    const db = await openDatabase(`sqlite:${file}`);
-    cleanup.push(() => db.close());
+    const { file, db } = await tempStore();
     // The open connection keeps working on the unlinked file; a new connection cannot find it.
     rmSync(file);
     const checkpointer = new WalCheckpointer(db, { metrics: new Metrics() });
